@@ -1,0 +1,194 @@
+"""The ``panpin`` command: a click group whose commands are imported only when run.
+
+Start-up time matters for cron (``panpin --help`` should cost about what importing click costs), so
+requests, lxml and pan-os-python are imported by the commands that need them, not here. Every
+:class:`~panpin.errors.PanpinError` becomes its exit code in :func:`main`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from panpin import __version__
+from panpin.errors import EXIT_USAGE, PanpinError
+
+# name -> "module:attribute"; loaded on first use.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("panpin.commands.scan:scan", "Query the Decryption log and aggregate candidates."),
+    "policy": ("panpin.commands.policy:policy", "Validate and summarise a decision policy."),
+    "plan": (
+        "panpin.commands.change:plan",
+        "Scan, decide and diff; write a plan (device untouched).",
+    ),
+    "apply": ("panpin.commands.change:apply", "Apply exactly a reviewed plan and commit it."),
+    "run": ("panpin.commands.change:run", "Cron one-shot: plan then apply."),
+    "exclusions": (
+        "panpin.commands.exclusions:exclusions",
+        "Show the SSL Decryption Exclusion list.",
+    ),
+    "rollback": ("panpin.commands.change:rollback", "Undo a recorded change, then commit."),
+    "history": ("panpin.commands.change:history", "Show the change journal."),
+    "login": ("panpin.commands.login:login", "Generate an API key once and store it (mode 0600)."),
+    "demo": ("panpin.commands.demo:demo", "Walk the whole flow against the embedded simulator."),
+    "simulator": ("panpin.simulator.cli:simulator", "Run the PAN-OS XML API simulator."),
+}
+
+
+@dataclass
+class GlobalOptions:
+    """What the global flags (or their ``PANPIN_*`` variables) said; ``None`` = not given."""
+
+    config: str | None = None
+    device: tuple[str, ...] = ()
+    all_devices: bool = False
+    host: str | None = None
+    api_key_file: str | None = None
+    ca_file: str | None = None
+    fingerprint: str | None = None
+    insecure: bool | None = None
+    location: str | None = None
+    admin: str | None = None
+    state: str | None = None
+    verbose: int = 0
+    quiet: bool = False
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target[0].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None
+            raise
+        command = getattr(module, attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help lists the one-line summaries from COMMANDS so `--help` imports no command module.
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="panpin")
+@click.option(
+    "--config", envvar="PANPIN_CONFIG", metavar="FILE", help="Settings file (configs/panpin.yaml)."
+)
+@click.option(
+    "--device",
+    envvar="PANPIN_DEVICE",
+    multiple=True,
+    metavar="NAME",
+    help="Device from the config; repeatable.",
+)
+@click.option(
+    "--all", "all_devices", is_flag=True, default=False, help="Every device in the config."
+)
+@click.option(
+    "--host", envvar="PANPIN_HOST", metavar="HOST[:PORT]", help="Firewall or Panorama address."
+)
+@click.option(
+    "--api-key-file",
+    envvar="PANPIN_API_KEY_FILE",
+    metavar="FILE",
+    help="File holding the API key (mode 0600). The key itself only via PANPIN_API_KEY.",
+)
+@click.option(
+    "--ca-file",
+    envvar="PANPIN_CA_FILE",
+    metavar="FILE",
+    help="CA bundle that signed the management certificate.",
+)
+@click.option(
+    "--fingerprint",
+    envvar="PANPIN_FINGERPRINT",
+    metavar="SHA256",
+    help="Pin the device certificate by SHA-256 instead of a CA.",
+)
+@click.option(
+    "--insecure/--no-insecure",
+    envvar="PANPIN_INSECURE",
+    default=None,
+    help="Do not verify TLS (warns every run).",
+)
+@click.option(
+    "--location",
+    envvar="PANPIN_LOCATION",
+    metavar="LOC",
+    help="shared | vsys:NAME | template:NAME | template-stack:NAME",
+)
+@click.option(
+    "--admin",
+    envvar="PANPIN_ADMIN",
+    metavar="NAME",
+    help="Admin whose changes panpin commits (the key's user).",
+)
+@click.option(
+    "--state",
+    envvar="PANPIN_STATE",
+    metavar="FILE",
+    help="State database (watermarks, evidence, journal).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    default=False,
+    envvar="PANPIN_QUIET",
+    help="Only errors on stderr.",
+)
+@click.pass_context
+def cli(ctx: click.Context, /, **kwargs: Any) -> None:
+    """Find sites that pin their certificate and manage the SSL Decryption Exclusion list.
+
+    Exit codes: 0 ok, 1 runtime error, 2 invalid input, 3 changes pending, 4 commit failed and
+    reverted, 5 busy (lock, commit running, another run), 6 manual intervention needed.
+    """
+    opts = GlobalOptions(**kwargs)
+    ctx.obj = opts
+    level = (
+        logging.ERROR
+        if opts.quiet
+        else (logging.WARNING, logging.INFO, logging.DEBUG)[min(opts.verbose, 2)]
+    )
+    logging.basicConfig(level=level, format="panpin: %(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the group, map PanpinError to its exit code, never print a traceback for one."""
+    try:
+        # standalone_mode=False: click returns ctx.exit()'s code instead of calling sys.exit.
+        rv = cli.main(args=argv, prog_name="panpin", standalone_mode=False)
+    except PanpinError as exc:
+        click.echo(f"panpin: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("panpin: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

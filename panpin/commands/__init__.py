@@ -1,0 +1,1 @@
+"""CLI commands, one module per group; imported lazily by panpin.cli."""

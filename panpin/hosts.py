@@ -1,0 +1,207 @@
+"""Host names from log entries: normalisation, validation and PAN-OS wildcard semantics.
+
+Every host that panpin derives from a log entry passes :func:`normalize_host` before it can reach an
+xpath or an XML element. The accepted alphabet is deliberately tiny (``a-z 0-9 - .`` plus ``*`` as a
+whole label in exclusion names), so nothing that survives validation can break out of
+``entry[@name='...']`` or an XML attribute.
+
+PAN-OS wildcards (web help "SSL Decryption Exclusion"): ``*`` stands for exactly one DNS label, so
+``*.example.com`` covers ``a.example.com`` but neither ``example.com`` nor ``a.b.example.com``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import idna
+
+from panpin.errors import InvalidHost
+
+MAX_HOST_LENGTH = 253
+MAX_LABEL_LENGTH = 63
+
+_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Underscores appear in real SNI values (e.g. service records misused as names); PAN-OS accepts
+# them in exclusion names, so they are tolerated inside a label but never at its edges.
+_LABEL_LOOSE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
+_ASCII_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
+
+
+def _script_of(char: str) -> str:
+    """The Unicode script family of a letter, approximated by the first word of its name."""
+    try:
+        name = unicodedata.name(char)
+    except ValueError:
+        return "UNKNOWN"
+    return name.split(" ", 1)[0]
+
+
+def _check_mixed_script(label: str, raw: str) -> None:
+    # A label mixing scripts (a Latin "a" beside a Cyrillic one) is the classic homoglyph spoof; a
+    # reviewer cannot tell it from the real name, so it never becomes an exclusion.
+    scripts = {_script_of(c) for c in label if c.isalpha() and ord(c) > 0x7F}
+    if any(c.isascii() and c.isalpha() for c in label):
+        scripts.add("LATIN")
+    if len(scripts) > 1:
+        raise InvalidHost(raw, "label mixes scripts (homoglyph)")
+
+
+def _to_ascii(value: str, raw: str) -> str:
+    if value.isascii():
+        return value
+    labels = value.split(".")
+    for label in labels:
+        _check_mixed_script(label, raw)
+    try:
+        return idna.encode(value, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise InvalidHost(raw, f"not a valid internationalised name ({exc})") from None
+
+
+def _check_punycode(label: str, raw: str) -> None:
+    if not label.startswith("xn--"):
+        return
+    try:
+        decoded = idna.decode(label)
+    except idna.IDNAError:
+        raise InvalidHost(raw, "invalid punycode label") from None
+    for part in decoded.split("."):
+        _check_mixed_script(part, raw)
+
+
+def normalize_host(raw: str, *, allow_ip: bool = False) -> str:
+    """Return the canonical form of a host from a log entry, or raise :class:`InvalidHost`.
+
+    Lower-cases, strips one trailing dot, converts IDN to punycode and validates the result as a DNS
+    name (total length, label length, characters). IP literals are refused unless ``allow_ip``.
+    """
+    if raw is None or raw.strip() == "":
+        raise InvalidHost(raw or "", "empty")
+    if len(raw) > 4 * MAX_HOST_LENGTH:
+        # Refuse before any Unicode processing so a 10 000-character value costs nothing.
+        raise InvalidHost(raw, f"longer than {MAX_HOST_LENGTH} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp") for c in raw):
+        raise InvalidHost(raw, "contains control or space characters")
+    value = raw.lower()
+    if value.endswith("."):
+        value = value[:-1]
+    if value.startswith("[") or ":" in value:
+        raise InvalidHost(raw, "IP literal or port, not a host name")
+    if _is_ip(value):
+        if allow_ip:
+            return str(ipaddress.ip_address(value))
+        raise InvalidHost(raw, "IP literal, not a host name")
+    value = _to_ascii(value, raw)
+    if not _ASCII_PRINTABLE.match(value):
+        raise InvalidHost(raw, "contains characters not allowed in a host name")
+    if len(value) > MAX_HOST_LENGTH:
+        raise InvalidHost(raw, f"longer than {MAX_HOST_LENGTH} characters")
+    labels = value.split(".")
+    if len(labels) < 2:
+        raise InvalidHost(raw, "not a fully qualified name (needs at least two labels)")
+    for label in labels:
+        _check_label(label, raw, wildcard=False)
+    if labels[-1].isdigit():
+        raise InvalidHost(raw, "top-level label is numeric")
+    return value
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_label(label: str, raw: str, *, wildcard: bool) -> None:
+    if label == "":
+        raise InvalidHost(raw, "empty label")
+    if wildcard and label == "*":
+        return
+    if "*" in label:
+        raise InvalidHost(raw, "'*' must be a whole label")
+    if len(label) > MAX_LABEL_LENGTH:
+        raise InvalidHost(raw, f"label longer than {MAX_LABEL_LENGTH} characters")
+    if not _LABEL_LOOSE_RE.match(label):
+        raise InvalidHost(raw, f"label {label[:63]!r} has characters not allowed in a host name")
+    _check_punycode(label, raw)
+
+
+def validate_exclusion_name(name: str) -> str:
+    """Validate a name for an exclusion entry: a host name, or a PAN-OS wildcard pattern.
+
+    ``*`` is accepted only as a whole label and never as the only label before the public suffix
+    (``*.com`` would exclude a whole top-level domain). Returns the normalised name.
+    """
+    if name is None or name.strip() == "":
+        raise InvalidHost(name or "", "empty")
+    if "*" not in name:
+        return normalize_host(name)
+    value = name.lower()
+    if value.endswith("."):
+        value = value[:-1]
+    if len(value) > MAX_HOST_LENGTH or not _ASCII_PRINTABLE.match(value):
+        raise InvalidHost(name, "wildcard names must be ASCII host names")
+    labels = value.split(".")
+    for label in labels:
+        _check_label(label, name, wildcard=True)
+    concrete = [label for label in labels if label != "*"]
+    if len(concrete) < 2:
+        raise InvalidHost(name, "a wildcard needs at least two concrete labels")
+    if labels[-1] == "*":
+        raise InvalidHost(name, "the top-level label cannot be a wildcard")
+    return value
+
+
+def is_wildcard(name: str) -> bool:
+    return "*" in name
+
+
+def wildcard_matches(pattern: str, host: str) -> bool:
+    """True when the exclusion name ``pattern`` covers ``host`` (one ``*`` = exactly one label).
+
+    Both are compared case-insensitively; a pattern without ``*`` must equal the host.
+    """
+    p_labels = pattern.lower().rstrip(".").split(".")
+    h_labels = host.lower().rstrip(".").split(".")
+    if len(p_labels) != len(h_labels):
+        return False
+    return all(p == "*" or p == h for p, h in zip(p_labels, h_labels, strict=True))
+
+
+def pattern_covers_pattern(outer: str, inner: str) -> bool:
+    """True when every host matched by ``inner`` is also matched by ``outer``."""
+    o_labels = outer.lower().split(".")
+    i_labels = inner.lower().split(".")
+    if len(o_labels) != len(i_labels):
+        return False
+    return all(o == "*" or o == i for o, i in zip(o_labels, i_labels, strict=True))
+
+
+def in_domain(host: str, domain: str) -> bool:
+    """True when ``host`` is ``domain`` or one of its subdomains (label boundary, not a suffix)."""
+    host = host.lower().rstrip(".")
+    domain = domain.lower().rstrip(".")
+    return host == domain or host.endswith("." + domain)
+
+
+def covering_entry(host: str, names: Iterable[str]) -> str | None:
+    """The first exclusion name that covers ``host``: an exact entry wins over a wildcard."""
+    wildcard: str | None = None
+    for name in names:
+        if name.lower() == host:
+            return name
+        if wildcard is None and is_wildcard(name) and wildcard_matches(name, host):
+            wildcard = name
+    return wildcard
+
+
+def host_of_entry(sni: str | None, cn: str | None) -> str:
+    """The raw host of a Decryption log entry: its SNI, else its certificate CN."""
+    if sni is not None and sni.strip() not in ("", "-", "N/A"):
+        return sni
+    return cn or ""

@@ -1,0 +1,93 @@
+"""Output formats shared by every command: ``table`` (default on a terminal), ``json``, ``csv``, ``markdown``.
+
+Data goes to stdout (or ``--output``), messages to stderr. One decorator adds ``--format`` to a
+command, as sqlite-utils does, so every command offers the same choices.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+FORMATS = ("table", "json", "csv", "markdown")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def format_option(func: F) -> F:
+    """Add ``--format`` (default: table on a terminal, json otherwise)."""
+    option = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default=None,
+        help="Output format (default: table on a terminal, json otherwise).",
+    )
+    return option(func)
+
+
+def resolve_format(fmt: str | None, stream: Any = None) -> str:
+    if fmt:
+        return fmt
+    target = stream if stream is not None else sys.stdout
+    return "table" if hasattr(target, "isatty") and target.isatty() else "json"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def render_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
+    """Render rows (dicts) in a tabular format; ``json`` gives the list of dicts as is."""
+    if fmt == "json":
+        return json.dumps(list(rows), indent=2, sort_keys=False, default=str) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in columns])
+        return buf.getvalue()
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    if fmt == "markdown":
+
+        def esc(text: str) -> str:
+            return text.replace("|", "\\|").replace("\n", " ")
+
+        lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in cells]
+        return "\n".join(lines) + "\n"
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    header = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
+    body = [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    return "\n".join([header.rstrip(), *body]) + "\n"
+
+
+def emit(text: str, output: str | None = None) -> None:
+    """Write data to ``output`` (a file) or stdout."""
+    if output and output != "-":
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def message(text: str, *, quiet: bool = False) -> None:
+    """A human message on stderr (never stdout, which carries data)."""
+    if not quiet:
+        click.echo(text, err=True)

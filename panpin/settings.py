@@ -1,0 +1,321 @@
+"""Device and connection settings: ``configs/panpin.yaml``, ``PANPIN_*`` environment, global flags.
+
+Precedence is flags > environment > file (click resolves flag-over-environment; this module lays
+that result over the file). The API key comes only from ``PANPIN_API_KEY`` or a key file, never a
+flag, and a key file readable by group or others is refused. ``repr`` never shows the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from panpin.errors import SettingsError
+
+DEFAULT_CONFIG_PATHS = (Path("configs/panpin.yaml"), Path("~/.config/panpin/panpin.yaml"))
+DEFAULT_STATE = Path("~/.local/state/panpin/state.db")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_LOCATION_KINDS = ("shared", "vsys", "template", "template-stack")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the exclusion list lives: ``shared``, ``vsys:NAME``, ``template:NAME``, ``template-stack:NAME``."""
+
+    kind: str
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.name is None else f"{self.kind}:{self.name}"
+
+    @property
+    def on_panorama(self) -> bool:
+        return self.kind in ("template", "template-stack")
+
+    @property
+    def lock_scope(self) -> str:
+        """The ``vsys=`` scope for lock commands: a vsys name, else ``shared``."""
+        return self.name if self.kind == "vsys" and self.name else "shared"
+
+    @classmethod
+    def parse(cls, value: str) -> Location:
+        text = value.strip()
+        kind, sep, name = text.partition(":")
+        if kind not in _LOCATION_KINDS:
+            raise SettingsError(
+                f"location {value!r}: expected shared, vsys:NAME, template:NAME or template-stack:NAME"
+            )
+        if kind == "shared":
+            if sep:
+                raise SettingsError(f"location {value!r}: 'shared' takes no name")
+            return cls("shared")
+        if not sep or not _NAME_RE.match(name):
+            raise SettingsError(
+                f"location {value!r}: {kind} needs a name of letters, digits, '.', '_' or '-'"
+            )
+        return cls(kind, name)
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """One device as panpin will talk to it. ``api_key`` is masked in ``repr``."""
+
+    name: str
+    host: str
+    api_key: str | None = field(default=None, repr=False)
+    api_key_file: str | None = None
+    ca_file: str | None = None
+    fingerprint: str | None = None
+    insecure: bool = False
+    location: Location = field(default_factory=lambda: Location("shared"))
+    admin: str | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    deadline: float = 60.0
+
+    def __repr__(self) -> str:
+        key = "***" if self.api_key else None
+        return (
+            f"DeviceSettings(name={self.name!r}, host={self.host!r}, api_key={key!r}, "
+            f"api_key_file={self.api_key_file!r}, ca_file={self.ca_file!r}, "
+            f"fingerprint={self.fingerprint!r}, insecure={self.insecure!r}, "
+            f"location={str(self.location)!r}, admin={self.admin!r})"
+        )
+
+    def connection(self) -> Any:
+        """The transport's :class:`panpin.xmlapi.Connection` (imported lazily: cron start-up)."""
+        from panpin.xmlapi import Connection, RetryPolicy
+
+        return Connection(
+            host=self.host,
+            api_key=self.api_key,
+            ca_file=self.ca_file,
+            fingerprint=self.fingerprint,
+            insecure=self.insecure,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retry=RetryPolicy(deadline=self.deadline),
+        )
+
+    def require_admin(self) -> str:
+        if not self.admin:
+            raise SettingsError(
+                f"device {self.name}: no admin set; pass --admin or set `admin:` in the config "
+                "(the admin whose changes panpin commits, i.e. the key's user)"
+            )
+        return self.admin
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values from flags or the environment (click has already applied flag-over-env)."""
+
+    host: str | None = None
+    api_key_file: str | None = None
+    ca_file: str | None = None
+    fingerprint: str | None = None
+    insecure: bool | None = None
+    location: str | None = None
+    admin: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path | None
+    devices: dict[str, DeviceSettings]
+    default_device: str | None
+    state: Path
+
+    def device(self, name: str | None) -> DeviceSettings:
+        chosen = name or self.default_device
+        if chosen is None:
+            if len(self.devices) == 1:
+                return next(iter(self.devices.values()))
+            where = f" in {self.config_path}" if self.config_path else ""
+            raise SettingsError(
+                f"no device chosen: pass --host, or --device NAME{where} "
+                f"(known: {', '.join(sorted(self.devices)) or 'none'})"
+            )
+        if chosen not in self.devices:
+            raise SettingsError(
+                f"unknown device {chosen!r}; known: {', '.join(sorted(self.devices)) or 'none'}"
+            )
+        return self.devices[chosen]
+
+
+_DEVICE_KEYS = {
+    "host",
+    "api_key_file",
+    "ca_file",
+    "fingerprint",
+    "insecure",
+    "location",
+    "admin",
+    "timeouts",
+    "retry_deadline",
+}
+_TOP_KEYS = {"version", "defaults", "devices", "default_device", "state"}
+
+
+def read_key_file(path: str) -> str:
+    """Read an API key file, refusing one that group or others can read (like ssh does)."""
+    p = Path(path).expanduser()
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise SettingsError(f"API key file {p}: {exc.strerror}") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SettingsError(
+            f"API key file {p} is accessible by group or others "
+            f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {p}"
+        )
+    key = p.read_text(encoding="utf-8").strip()
+    if not key:
+        raise SettingsError(f"API key file {p} is empty")
+    return key
+
+
+def write_key_file(path: str, key: str) -> Path:
+    """Write a key file created with mode 0600 from the start (no window where it is readable)."""
+    p = Path(path).expanduser()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (key + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+    return p
+
+
+def _find_config(explicit: str | None) -> Path | None:
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise SettingsError(f"config file {p} not found")
+        return p
+    for candidate in DEFAULT_CONFIG_PATHS:
+        p = candidate.expanduser()
+        if p.is_file():
+            return p
+    return None
+
+
+def _check_keys(where: str, data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}")
+
+
+def _device_from(
+    name: str, raw: dict[str, Any], defaults: dict[str, Any], path: Path
+) -> DeviceSettings:
+    where = f"{path}: devices.{name}"
+    merged = {**defaults, **raw}
+    _check_keys(where, merged, _DEVICE_KEYS)
+    host = merged.get("host")
+    if not isinstance(host, str) or not host:
+        raise SettingsError(f"{where}: 'host' is required")
+    timeouts = merged.get("timeouts") or {}
+    if not isinstance(timeouts, dict):
+        raise SettingsError(f"{where}.timeouts: expected a mapping")
+    _check_keys(f"{where}.timeouts", timeouts, {"connect", "read"})
+    try:
+        return DeviceSettings(
+            name=name,
+            host=host,
+            api_key_file=_opt_str(merged, "api_key_file", where),
+            ca_file=_opt_str(merged, "ca_file", where),
+            fingerprint=_opt_str(merged, "fingerprint", where),
+            insecure=bool(merged.get("insecure", False)),
+            location=Location.parse(str(merged.get("location", "shared"))),
+            admin=_opt_str(merged, "admin", where),
+            connect_timeout=float(timeouts.get("connect", 10.0)),
+            read_timeout=float(timeouts.get("read", 120.0)),
+            deadline=float(merged.get("retry_deadline", 60.0)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+
+
+def _opt_str(data: dict[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str | int):
+        raise SettingsError(f"{where}.{key}: expected a string")
+    return str(value)
+
+
+def load_settings(config: str | None, state: str | None = None) -> Settings:
+    """Read the config file (if any). Nothing here touches the network."""
+    path = _find_config(config)
+    devices: dict[str, DeviceSettings] = {}
+    default_device: str | None = None
+    state_path = DEFAULT_STATE
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise SettingsError(f"{path}: expected a mapping at the top level")
+        _check_keys(str(path), data, _TOP_KEYS)
+        defaults = data.get("defaults") or {}
+        raw_devices = data.get("devices") or {}
+        if not isinstance(defaults, dict) or not isinstance(raw_devices, dict):
+            raise SettingsError(f"{path}: 'defaults' and 'devices' must be mappings")
+        for name, raw in raw_devices.items():
+            if not isinstance(raw, dict):
+                raise SettingsError(f"{path}: devices.{name}: expected a mapping")
+            devices[str(name)] = _device_from(str(name), raw, defaults, path)
+        default_device = data.get("default_device")
+        if data.get("state"):
+            state_path = Path(str(data["state"]))
+    if state:
+        state_path = Path(state)
+    return Settings(
+        config_path=path,
+        devices=devices,
+        default_device=default_device,
+        state=state_path.expanduser(),
+    )
+
+
+def resolve_device(
+    settings: Settings, device: str | None, overrides: Overrides, env: dict[str, str] | None = None
+) -> DeviceSettings:
+    """The device to work on: from ``--host`` alone, or a configured device with overrides laid on.
+
+    The key is taken from ``PANPIN_API_KEY`` or else the key file (override, then config).
+    """
+    environ = os.environ if env is None else env
+    if overrides.host and device is None:
+        base = DeviceSettings(name=overrides.host, host=overrides.host)
+    else:
+        base = settings.device(device)
+        if overrides.host:
+            base = replace(base, host=overrides.host)
+    changes: dict[str, Any] = {}
+    for attr in ("api_key_file", "ca_file", "fingerprint", "admin"):
+        value = getattr(overrides, attr)
+        if value is not None:
+            changes[attr] = value
+    if overrides.insecure is not None:
+        changes["insecure"] = overrides.insecure
+    if overrides.location is not None:
+        changes["location"] = Location.parse(overrides.location)
+    resolved = replace(base, **changes)
+    if resolved.insecure and resolved.fingerprint:
+        raise SettingsError("--insecure and --fingerprint contradict each other; choose one")
+    key: str | None = environ.get("PANPIN_API_KEY")
+    if not key and resolved.api_key_file:
+        key = read_key_file(resolved.api_key_file)
+    return replace(resolved, api_key=key or None)

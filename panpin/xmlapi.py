@@ -1,0 +1,613 @@
+"""THE transport: the only module of panpin that talks HTTP to a firewall or Panorama.
+
+Contract:
+
+* every call is a POST with a form body to ``https://HOST[:PORT]/api/``; the API key travels in the
+  ``X-PAN-KEY`` header, never in a URL, a log line or an exception message;
+* TLS is verified by default (system CAs or ``ca_file``); ``fingerprint`` pins the device
+  certificate by SHA-256 instead of a CA (the usual case for a self-signed management certificate);
+  ``insecure`` disables verification and warns on stderr every time a client is built;
+* one tenacity retry policy, for transient faults only (connection errors, HTTP 502/503/504, PAN-OS
+  code 22, "another commit/validate is in progress"), with exponential backoff, jitter and an overall
+  deadline. A request that is not idempotent (a commit) is retried only when it provably never
+  reached the device (the TCP/TLS connection was not established);
+* the ``<response status code>`` envelope is parsed with a hardened lxml parser (no entities, no
+  DTD, no network, no huge trees) and a maximum response size; errors become the classes of
+  :mod:`panpin.errors` through its code table.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import tenacity
+import urllib3
+from lxml import etree
+from requests.adapters import HTTPAdapter
+
+from panpin import errors
+
+log = logging.getLogger("panpin.xmlapi")
+
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient faults are retried: exponential backoff with jitter under an overall deadline."""
+
+    attempts: int = 6
+    initial: float = 0.5
+    maximum: float = 8.0
+    jitter: float = 0.5
+    deadline: float = 60.0
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Everything needed to reach one device. ``repr`` masks the key."""
+
+    host: str
+    api_key: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    fingerprint: str | None = None
+    insecure: bool = False
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __repr__(self) -> str:
+        key = "***" if self.api_key else None
+        return (
+            f"Connection(host={self.host!r}, api_key={key!r}, ca_file={self.ca_file!r}, "
+            f"fingerprint={self.fingerprint!r}, insecure={self.insecure!r})"
+        )
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if "://" in host:
+            host = host.split("://", 1)[1]
+        host = host.rstrip("/")
+        return f"https://{host}/api/"
+
+
+def hardened_parser(*, huge_tree: bool = False) -> etree.XMLParser:
+    """An lxml parser that never resolves entities, loads a DTD or touches the network."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=huge_tree,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def parse_xml(data: bytes) -> etree._Element:
+    """Parse a PAN-OS answer, refusing DTDs (billion laughs, XXE) and malformed XML."""
+    try:
+        root = etree.fromstring(data, parser=hardened_parser())
+    except etree.XMLSyntaxError as exc:
+        raise errors.ResponseError(f"the device sent malformed XML: {exc}") from None
+    docinfo: Any = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise errors.ResponseError("the device sent XML with a DTD; refused")
+    return root
+
+
+def _lines(node: etree._Element) -> list[str]:
+    """Text of a message node: its ``line`` leaves (nested or CDATA), else its own text."""
+    lines = [
+        _text(line).strip()
+        for line in node.iter("line")
+        if not any(child.tag == "line" for child in line)
+    ]
+    lines = [line for line in lines if line]
+    if lines:
+        return lines
+    text = _text(node).strip()
+    return [text] if text else []
+
+
+def _text(node: etree._Element) -> str:
+    return "".join(str(part) for part in node.itertext())
+
+
+def response_messages(root: etree._Element) -> tuple[str, ...]:
+    """Every message of an envelope, from the shapes pan-python knows, in its order."""
+    for path in ("msg", "result/msg", "result/job/details"):
+        node = root.find(path)
+        if node is not None:
+            lines = _lines(node)
+            if lines:
+                return tuple(lines)
+    result = root.find("result")
+    if result is not None and len(result) == 0 and result.text and result.text.strip():
+        # Lock operations answer with bare text in <result>.
+        return (result.text.strip(),)
+    return ()
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """A successful PAN-OS answer. ``code`` is ``None`` when the device sent none."""
+
+    root: etree._Element
+    status: str
+    code: int | None
+    messages: tuple[str, ...]
+
+    @property
+    def result(self) -> etree._Element | None:
+        return self.root.find("result")
+
+    @property
+    def message(self) -> str:
+        return " ".join(self.messages)
+
+    @property
+    def job_id(self) -> str | None:
+        node = self.root.find("result/job")
+        if node is not None and node.text and node.text.strip():
+            return node.text.strip()
+        return None
+
+    @property
+    def not_present(self) -> bool:
+        """``action=get`` of a node that does not exist: success with code 7."""
+        return self.code == 7
+
+
+def _code_of(root: etree._Element) -> int | None:
+    raw = root.get("code")
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return None
+
+
+def check_envelope(root: etree._Element, http_status: int | None = None) -> ApiResponse:
+    """Turn a parsed envelope into an :class:`ApiResponse` or raise the mapped error."""
+    if root.tag != "response":
+        raise errors.ResponseError(f"unexpected root element <{root.tag}> (expected <response>)")
+    status = (root.get("status") or "").strip()
+    code = _code_of(root)
+    messages = response_messages(root)
+    if status == "success":
+        return ApiResponse(root=root, status=status, code=code, messages=messages)
+    message = " ".join(messages) or f"PAN-OS answered status={status!r} without a message"
+    raise errors.api_error_for(message, code, http_status)
+
+
+# Which failures are worth another attempt. Commit in progress and session timeouts mean the
+# device refused the request before doing anything, so retrying is safe even for a commit.
+_TRANSIENT = (
+    errors.ConnectError,
+    errors.ServerUnavailable,
+    errors.SessionTimedOut,
+    errors.CommitInProgress,
+)
+
+
+class _NotSent(errors.ConnectError):
+    """The connection failed before the request could reach the device."""
+
+
+class _FingerprintAdapter(HTTPAdapter):
+    """Pins the device certificate by SHA-256 (urllib3 ``assert_fingerprint``) instead of a CA."""
+
+    def __init__(self, fingerprint: str) -> None:
+        self._fingerprint = fingerprint
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["assert_fingerprint"] = self._fingerprint
+        super().init_poolmanager(*args, **kwargs)
+
+
+def normalise_fingerprint(value: str) -> str:
+    """``AB:CD:…`` or ``abcd…`` → 64 lower-case hex digits; anything else is a settings error."""
+    cleaned = value.replace(":", "").replace(" ", "").strip().lower()
+    if cleaned.startswith("sha256/"):
+        cleaned = cleaned[len("sha256/") :]
+    if len(cleaned) != 64 or any(c not in "0123456789abcdef" for c in cleaned):
+        raise errors.SettingsError(
+            "--fingerprint must be the SHA-256 of the device certificate (64 hex digits)"
+        )
+    return cleaned
+
+
+class XmlApi:
+    """A client for one device. Thread-safe for sequential use per thread only; make one per device."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = "panpin"
+        self._session.trust_env = False  # no proxy or netrc surprises from the environment
+        if conn.fingerprint:
+            fingerprint = normalise_fingerprint(conn.fingerprint)
+            self._session.mount("https://", _FingerprintAdapter(fingerprint))
+            self._session.verify = False  # the fingerprint replaces the CA check
+        elif conn.insecure:
+            self._session.verify = False
+            sys.stderr.write(
+                f"panpin: WARNING: TLS verification is disabled for {conn.host} (--insecure); "
+                "anyone on the path can read the API key. Use --ca-file or --fingerprint.\n"
+            )
+        else:
+            self._session.verify = conn.ca_file if conn.ca_file else True
+        self.request_count = 0
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> XmlApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- low level ---------------------------------------------------------------------------
+
+    def _headers(self, with_key: bool) -> dict[str, str]:
+        if not with_key:
+            return {}
+        if not self.conn.api_key:
+            raise errors.SettingsError(
+                "no API key: set PANPIN_API_KEY, use --api-key-file, or run `panpin login`"
+            )
+        return {"X-PAN-KEY": self.conn.api_key}
+
+    def _send(
+        self, params: Mapping[str, str], *, with_key: bool, timeout: float | None
+    ) -> requests.Response:
+        """POST once and return the (streaming) response; transport failures become panpin errors."""
+        read_timeout = timeout if timeout is not None else self.conn.read_timeout
+        self.request_count += 1
+        what = _describe(params)
+        log.debug("POST %s %s", self.conn.url, what)
+        with warnings.catch_warnings():
+            # Our own warning for --insecure is printed once per client; urllib3's per-request
+            # warning would only add noise to cron mail.
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            try:
+                return self._session.post(
+                    self.conn.url,
+                    data=dict(params),
+                    headers=self._headers(with_key),
+                    timeout=(self.conn.connect_timeout, read_timeout),
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except requests.exceptions.SSLError as exc:
+                raise errors.TLSError(_tls_message(self.conn, exc)) from None
+            except requests.exceptions.ConnectTimeout:
+                raise _NotSent(f"{self.conn.host}: connection timed out ({what})") from None
+            except requests.exceptions.ConnectionError as exc:
+                if _never_connected(exc):
+                    raise _NotSent(f"{self.conn.host}: cannot connect ({what})") from None
+                raise errors.ConnectError(
+                    f"{self.conn.host}: connection lost during {what}: {_root_cause(exc)}"
+                ) from None
+            except requests.exceptions.Timeout:
+                raise errors.ConnectError(
+                    f"{self.conn.host}: no answer within {read_timeout:g}s ({what})"
+                ) from None
+            except requests.exceptions.RequestException as exc:
+                raise errors.TransportError(
+                    f"{self.conn.host}: {what}: {_root_cause(exc)}"
+                ) from None
+
+    def _chunks(self, response: requests.Response) -> Iterator[bytes]:
+        """The body as chunks; a connection lost mid-body is a (transient) ConnectError."""
+        try:
+            yield from response.iter_content(_CHUNK)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise errors.ConnectError(
+                f"{self.conn.host}: connection lost while reading the answer: {_root_cause(exc)}"
+            ) from None
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        limit = self.conn.max_response_bytes
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise errors.ResponseError(
+                f"response of {int(declared)} bytes exceeds the {limit}-byte limit; refused"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in self._chunks(response):
+            size += len(chunk)
+            if size > limit:
+                raise errors.ResponseError(f"response exceeds the {limit}-byte limit; refused")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _once(
+        self, params: Mapping[str, str], *, with_key: bool, timeout: float | None
+    ) -> ApiResponse:
+        response = self._send(params, with_key=with_key, timeout=timeout)
+        try:
+            body = self._read_body(response)
+        finally:
+            response.close()
+        return self._interpret(body, response.status_code)
+
+    def _interpret(self, body: bytes, http_status: int) -> ApiResponse:
+        if http_status in errors.HTTP_STATUS_CLASSES:
+            raise errors.HTTP_STATUS_CLASSES[http_status](
+                f"{self.conn.host}: HTTP {http_status} (management plane busy or restarting)",
+                http_status,
+            )
+        looks_xml = body.lstrip()[:1] == b"<" and b"<response" in body[:4096]
+        if http_status != 200 and not looks_xml:
+            raise errors.HTTPStatusError(f"{self.conn.host}: HTTP {http_status}", http_status)
+        root = parse_xml(body)
+        return check_envelope(root, http_status if http_status != 200 else None)
+
+    def _retrying(self, idempotent: bool) -> tenacity.Retrying:
+        policy = self.conn.retry
+        retryable: tuple[type[BaseException], ...] = _TRANSIENT if idempotent else (_NotSent,)
+        if not idempotent:
+            # A commit refused with "commit in progress" / "session timed out" did nothing.
+            retryable = (*retryable, errors.CommitInProgress, errors.SessionTimedOut)
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(retryable),
+            stop=(
+                tenacity.stop_after_attempt(policy.attempts)
+                | tenacity.stop_after_delay(policy.deadline)
+            ),
+            wait=tenacity.wait_exponential_jitter(
+                initial=policy.initial, max=policy.maximum, jitter=policy.jitter
+            ),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+
+    def request(
+        self,
+        params: Mapping[str, str],
+        *,
+        idempotent: bool = True,
+        with_key: bool = True,
+        timeout: float | None = None,
+    ) -> ApiResponse:
+        """One API call with the retry policy; returns the success envelope or raises."""
+        for attempt in self._retrying(idempotent):
+            with attempt:
+                return self._once(params, with_key=with_key, timeout=timeout)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    @contextmanager
+    def stream(
+        self, params: Mapping[str, str], *, timeout: float | None = None
+    ) -> Iterator[Iterator[bytes]]:
+        """POST (retried until an HTTP 200 arrives) and yield the body as chunks.
+
+        For large answers (log pages) parsed as they arrive. HTTP-level errors are raised here; the
+        PAN-OS envelope is the caller's to check (see :func:`iterparse`). Only opening the stream is
+        retried: a failure while the caller consumes it propagates, so nothing is read twice.
+        """
+        response = self._open(params, timeout)
+        try:
+            yield self._chunks(response)
+        finally:
+            response.close()
+
+    def _open(self, params: Mapping[str, str], timeout: float | None) -> requests.Response:
+        for attempt in self._retrying(True):
+            with attempt:
+                response = self._send(params, with_key=True, timeout=timeout)
+                if response.status_code != 200:
+                    try:
+                        self._interpret(self._read_body(response), response.status_code)
+                    finally:
+                        response.close()
+                return response
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    # --- API verbs -----------------------------------------------------------------------------
+
+    def keygen(self, user: str, password: str) -> str:
+        """``type=keygen``: a new API key. PAN-OS may end the user's other sessions; call it once."""
+        response = self.request(
+            {"type": "keygen", "user": user, "password": password}, with_key=False
+        )
+        key = response.root.findtext("result/key")
+        if not key:
+            raise errors.ResponseError("keygen answered success without a key")
+        return key.strip()
+
+    def op(self, cmd: str, *, vsys: str | None = None) -> ApiResponse:
+        params = {"type": "op", "cmd": cmd}
+        if vsys:
+            params["vsys"] = vsys
+        return self.request(params)
+
+    def config(
+        self, action: str, xpath: str, element: str | None = None, *, idempotent: bool = True
+    ) -> ApiResponse:
+        params = {"type": "config", "action": action, "xpath": xpath}
+        if element is not None:
+            params["element"] = element
+        return self.request(params, idempotent=idempotent)
+
+    def commit(self, cmd: str, *, action: str | None = None) -> str | None:
+        """Start a commit (or push with ``action="all"``); the job id, or ``None`` if nothing to do.
+
+        Never retried once the request may have reached the device: a duplicate commit is not
+        harmless on a production firewall.
+        """
+        params = {"type": "commit", "cmd": cmd}
+        if action:
+            params["action"] = action
+        response = self.request(params, idempotent=False)
+        return response.job_id
+
+    def log_start(
+        self,
+        log_type: str,
+        query: str,
+        *,
+        nlogs: int,
+        skip: int = 0,
+        direction: str = "forward",
+    ) -> str:
+        params = {
+            "type": "log",
+            "log-type": log_type,
+            "nlogs": str(nlogs),
+            "skip": str(skip),
+            "dir": direction,
+        }
+        if query:
+            params["query"] = query
+        response = self.request(params)
+        job = response.job_id
+        if not job:
+            raise errors.ResponseError("log query answered success without a job id")
+        return job
+
+    def log_finish(self, job_id: str) -> None:
+        """``action=finish``: delete a log job we no longer want (best effort, never raises)."""
+        try:
+            self._once(
+                {"type": "log", "action": "finish", "job-id": job_id},
+                with_key=True,
+                timeout=self.conn.connect_timeout,
+            )
+        except errors.PanpinError as exc:
+            log.debug("cancelling log job %s failed: %s", job_id, exc)
+
+
+def iterparse(
+    chunks: Iterator[bytes], *, tags: tuple[str, ...]
+) -> Iterator[tuple[str, etree._Element]]:
+    """Parse a streamed ``<response>`` as it arrives; yield ``("start"|"end", element)`` for ``tags``.
+
+    The root's ``status`` is checked as soon as the root opens; on an error envelope the rest is
+    read (bounded by the stream) and the mapped exception raised. An element yielded on ``end`` is
+    valid only until the consumer asks for the next event: it is then cleared and detached, so memory
+    stays flat however many entries a page holds.
+    """
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    root: etree._Element | None = None
+    error_envelope = False
+    try:
+        for chunk in chunks:
+            if b"<!DOCTYPE" in chunk or b"<!ENTITY" in chunk:
+                raise errors.ResponseError("the device sent XML with a DTD; refused")
+            parser.feed(chunk)
+            for event, item in parser.read_events():
+                if not isinstance(item, etree._Element):
+                    continue
+                element = item
+                if root is None:
+                    root = element
+                    if root.tag != "response":
+                        raise errors.ResponseError(f"unexpected root element <{root.tag}>")
+                    error_envelope = (root.get("status") or "").strip() != "success"
+                if error_envelope or element.tag not in tags:
+                    continue
+                yield event, element
+                if event == "end":
+                    parent = element.getparent()
+                    element.clear()
+                    if parent is not None:
+                        parent.remove(element)
+        parser.close()
+    except etree.XMLSyntaxError as exc:
+        raise errors.ResponseError(f"the device sent malformed XML: {exc}") from None
+    if root is None:
+        raise errors.ResponseError("the device sent an empty answer")
+    if error_envelope:
+        check_envelope(root)
+
+
+def _describe(params: Mapping[str, str]) -> str:
+    """A log-safe summary of a request: never the key, password or element contents."""
+    parts = [f"type={params.get('type', '?')}"]
+    for name in ("action", "log-type", "job-id"):
+        if name in params:
+            parts.append(f"{name}={params[name]}")
+    if "cmd" in params:
+        parts.append(f"cmd={_first_tag(params['cmd'])}")
+    if "xpath" in params:
+        parts.append(f"xpath={params['xpath']}")
+    return " ".join(parts)
+
+
+def _first_tag(cmd: str) -> str:
+    # The first two element names are enough to tell "show jobs" from "commit" in a log line.
+    names: list[str] = []
+    for part in cmd.split("<")[1:]:
+        name = part.split(">", 1)[0].split(" ", 1)[0]
+        if name and not name.startswith("/"):
+            names.append(name)
+        if len(names) == 2:
+            break
+    return "/".join(names) or "?"
+
+
+def _root_cause(exc: BaseException) -> str:
+    seen = exc
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        nxt = seen.__cause__ or seen.__context__
+        assert nxt is not None
+        seen = nxt
+    text = str(seen) or type(seen).__name__
+    return text[:300]
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the TCP connection was never established, so the request cannot have been sent."""
+    inner: BaseException | None = exc.args[0] if exc.args else None
+    reason = getattr(inner, "reason", None)
+    return isinstance(
+        reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
+    ) or isinstance(inner, urllib3.exceptions.NewConnectionError)
+
+
+def _tls_message(conn: Connection, exc: BaseException) -> str:
+    cause = _root_cause(exc)
+    if "Fingerprints did not match" in cause or "fingerprint" in cause.lower():
+        return (
+            f"{conn.host}: the device certificate does not match --fingerprint; refusing to "
+            "connect (was the certificate replaced, or is something in the path?)"
+        )
+    hint = "pass --ca-file with the CA that signed the management certificate, or --fingerprint"
+    return f"{conn.host}: TLS certificate verification failed ({cause}); {hint}"
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("retrying after %s (attempt %d, next in %.1fs)", exc, state.attempt_number, wait)
+
+
+def sleep(seconds: float) -> None:
+    """Indirection so pollers can be sped up in tests without touching global time."""
+    time.sleep(seconds)
