@@ -1,0 +1,427 @@
+"""``plan``, ``apply``, ``run``, ``rollback`` and ``history``: the commands that lead to a change."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from panpin import errors
+from panpin.commands.common import fleet, global_options, one_device, open_api, settings
+from panpin.output import emit, format_option, message, render_rows, resolve_format
+
+if TYPE_CHECKING:
+    from panpin.change import Outcome
+    from panpin.plan import Plan
+    from panpin.settings import DeviceSettings
+
+# Worst first when a fleet run folds per-device exit codes into one (DESIGN exit codes).
+_SEVERITY = {0: 0, 3: 1, 5: 2, 1: 3, 2: 4, 4: 5, 6: 6}
+FLEET_CONCURRENCY = 8
+
+
+def worst_exit(codes: list[int]) -> int:
+    return max(codes, key=lambda c: _SEVERITY.get(c, 3), default=0)
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+_DECISION_COLUMNS = ["host", "action", "rule", "reason"]
+
+
+def _change_rows(plan: Plan) -> list[dict[str, Any]]:
+    rows = [{"change": "add", "name": e.name, "description": e.description} for e in plan.adds]
+    rows += [
+        {"change": "remove", "name": e.name, "description": e.description} for e in plan.removes
+    ]
+    return rows
+
+
+def render_plan(plan: Plan, fmt: str) -> str:
+    """A plan for people: changes first, then every decision with its rule and reason."""
+    if fmt == "json":
+        return plan.dumps()
+    dev = plan.device
+    head = (
+        f"Plan {plan.change_id} for {dev.get('name')} ({dev.get('hostname')}, serial "
+        f"{dev.get('serial')}), location {plan.location}\n"
+        f"{len(plan.adds)} add(s), {len(plan.removes)} removal(s); base list of "
+        f"{len(plan.base)} entries, fingerprint {plan.base_fingerprint[:12]}\n"
+    )
+    if plan.policy:
+        head += f"policy {plan.policy.get('path')} (sha256 {plan.policy.get('sha256', '')[:12]})\n"
+    decisions = [
+        {k: d.get(k) for k in _DECISION_COLUMNS} for d in plan.decisions if isinstance(d, dict)
+    ]
+    if fmt == "markdown":
+        out = f"## panpin plan `{plan.change_id}`\n\n" + "\n".join(
+            f"- {line}" for line in head.strip().splitlines()
+        )
+        out += "\n\n### Changes\n\n" + (
+            render_rows(_change_rows(plan), ["change", "name", "description"], "markdown")
+            if plan.has_changes
+            else "No changes.\n"
+        )
+        out += "\n### Decisions\n\n" + render_rows(decisions, _DECISION_COLUMNS, "markdown")
+        return out
+    if fmt == "csv":
+        return render_rows(decisions, _DECISION_COLUMNS, "csv")
+    out = head + "\nChanges:\n"
+    out += (
+        render_rows(_change_rows(plan), ["change", "name", "description"], "table")
+        if plan.has_changes
+        else "  none\n"
+    )
+    out += "\nDecisions:\n" + render_rows(decisions, _DECISION_COLUMNS, "table")
+    return out
+
+
+def _outcome_dict(device: str, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "device": device,
+        "change_id": outcome.change_id,
+        "result": outcome.result,
+        "adds": outcome.adds,
+        "removes": outcome.removes,
+        "job_id": outcome.job_id,
+        "push_job_id": outcome.push_job_id,
+        "devices": outcome.devices,
+        "notes": outcome.notes,
+    }
+
+
+# --- shared steps ---------------------------------------------------------------------------------
+
+
+def _journal(ctx: click.Context) -> Any:
+    from panpin.journal import ChangeJournal
+
+    return ChangeJournal(settings(ctx).state)
+
+
+def _say(ctx: click.Context, device: str) -> Callable[[str], None]:
+    quiet = global_options(ctx).quiet
+
+    def say(text: str) -> None:
+        message(f"[{device}] {text}", quiet=quiet)
+
+    return say
+
+
+def _load_policy(path: str) -> Any:
+    from panpin.policy import load_policy
+
+    return load_policy(path)
+
+
+def _make_plan(
+    ctx: click.Context,
+    device: DeviceSettings,
+    policy: Any,
+    policy_path: str,
+    *,
+    since: str | None,
+    until: str | None,
+    incremental: bool,
+) -> Plan:
+    """Scan, decide and build the plan for one device. Reads the device; writes nothing to it."""
+    from panpin.exclusions import read_list
+    from panpin.workflow import identify, policy_plan, scan_for_plan
+
+    with open_api(device) as api:
+        info = identify(api, device)
+        current = read_list(api, device.location)
+        candidates, scan_doc = scan_for_plan(
+            api,
+            device=device,
+            policy=policy,
+            since=since,
+            until=until,
+            incremental=incremental,
+            state_path=settings(ctx).state,
+            current=current,
+        )
+    plan, _ = policy_plan(
+        device=device,
+        info=info,
+        current=current,
+        candidates=candidates,
+        policy=policy,
+        policy_path=policy_path,
+        scan=scan_doc,
+    )
+    return plan
+
+
+def _run_lock(ctx: click.Context) -> Any:
+    from panpin.state import run_lock
+
+    return run_lock(settings(ctx).state)
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option(
+    "--policy", "policy_path", required=True, metavar="FILE", help="Decision policy (YAML)."
+)
+@click.option(
+    "--since",
+    metavar="D",
+    help="Log window start: 24h, 7d or 'YYYY/MM/DD HH:MM:SS' (default: the policy's window).",
+)
+@click.option("--until", metavar="T", help="Log window end (default: now on the device).")
+@click.option(
+    "--out", "out", metavar="PLAN", help="Write the plan document (JSON) here for `panpin apply`."
+)
+@format_option
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when nothing is to do, 3 when changes are pending.",
+)
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    policy_path: str,
+    since: str | None,
+    until: str | None,
+    out: str | None,
+    fmt: str | None,
+    detailed_exitcode: bool,
+) -> None:
+    """Scan the Decryption log, decide by the policy and diff against the list.
+
+    Writes nothing to the device. The plan (with --out) is what `panpin apply` will do, exactly.
+    """
+    policy = _load_policy(policy_path)
+    device = one_device(ctx)
+    the_plan = _make_plan(
+        ctx, device, policy, policy_path, since=since, until=until, incremental=False
+    )
+    if out:
+        Path(out).write_text(the_plan.dumps(), encoding="utf-8")
+        message(f"plan {the_plan.change_id} written to {out}", quiet=global_options(ctx).quiet)
+    emit(render_plan(the_plan, resolve_format(fmt)))
+    if detailed_exitcode and the_plan.has_changes:
+        ctx.exit(errors.EXIT_PENDING)
+
+
+@click.command()
+@click.argument("plan_file", metavar="PLAN")
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
+)
+@click.option(
+    "--no-commit", is_flag=True, help="Leave the change in the candidate for review in the web UI."
+)
+@click.pass_context
+def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool) -> None:
+    """Apply exactly the reviewed PLAN: lock, re-check, write, commit this admin's changes, verify.
+
+    Refuses a plan that no longer matches the device (exit 2: re-run plan). On failure this admin's
+    changes are reverted (exit 4); other admins' pending work is never touched.
+    """
+    from panpin.plan import load_plan
+    from panpin.workflow import Applier, identify
+
+    the_plan = load_plan(plan_file)
+    device = one_device(ctx)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("apply needs --yes when not run from a terminal")
+        click.echo(render_plan(the_plan, "table"), err=True)
+        click.confirm(f"Apply {the_plan.change_id} to {device.name}?", abort=True, err=True)
+    with _run_lock(ctx), open_api(device) as api:
+        info = identify(api, device)
+        applier = Applier(api, device, info, _journal(ctx), _say(ctx, device.name))
+        outcome = applier.apply(the_plan, commit=not no_commit)
+    emit(json.dumps(_outcome_dict(device.name, outcome), indent=2) + "\n")
+
+
+@dataclass
+class DeviceRun:
+    device: str
+    exit_code: int = 0
+    change_id: str | None = None
+    adds: list[str] = field(default_factory=list)
+    removes: list[str] = field(default_factory=list)
+    result: str = "nothing-to-do"
+    error: str | None = None
+
+
+def _run_one(
+    ctx: click.Context,
+    device: DeviceSettings,
+    policy: Any,
+    policy_path: str,
+    since: str | None,
+    dry_run: bool,
+) -> DeviceRun:
+    from panpin.workflow import Applier, identify
+
+    run = DeviceRun(device=device.name)
+    try:
+        the_plan = _make_plan(
+            ctx, device, policy, policy_path, since=since, until=None, incremental=True
+        )
+        run.change_id = the_plan.change_id
+        run.adds = [e.name for e in the_plan.adds]
+        run.removes = [e.name for e in the_plan.removes]
+        if not the_plan.has_changes:
+            return run
+        if dry_run:
+            run.result = "pending"
+            run.exit_code = errors.EXIT_PENDING
+            return run
+        with open_api(device) as api:
+            info = identify(api, device)
+            outcome = Applier(api, device, info, _journal(ctx), _say(ctx, device.name)).apply(
+                the_plan
+            )
+        run.result = outcome.result
+    except errors.PanpinError as exc:
+        run.exit_code = exc.exit_code
+        run.error = str(exc)
+        run.result = "error"
+    return run
+
+
+@click.command()
+@click.option(
+    "--policy", "policy_path", required=True, metavar="FILE", help="Decision policy (YAML)."
+)
+@click.option(
+    "--since",
+    metavar="D",
+    help="How far back the first run reads (later runs start at the stored watermark).",
+)
+@click.option("--dry-run", is_flag=True, help="Plan only; exit 3 when changes are pending.")
+@format_option
+@click.pass_context
+def run(
+    ctx: click.Context, policy_path: str, since: str | None, dry_run: bool, fmt: str | None
+) -> None:
+    """The cron one-shot: scan new logs, decide, and apply — per device, concurrently.
+
+    Quiet unless something happened. A second run while one is active exits 5. With several
+    devices (--device repeated, or --all) the exit code is the worst device's.
+    """
+    policy = _load_policy(policy_path)
+    devices = fleet(ctx)
+    with _run_lock(ctx):
+        if len(devices) == 1:
+            results = [_run_one(ctx, devices[0], policy, policy_path, since, dry_run)]
+        else:
+            with ThreadPoolExecutor(max_workers=min(FLEET_CONCURRENCY, len(devices))) as pool:
+                results = list(
+                    pool.map(
+                        lambda d: _run_one(ctx, d, policy, policy_path, since, dry_run), devices
+                    )
+                )
+    quiet = global_options(ctx).quiet
+    for r in results:
+        if r.error:
+            click.echo(f"panpin: [{r.device}] error: {r.error}", err=True)
+    interesting = [r for r in results if r.adds or r.removes or r.error]
+    if interesting or fmt:
+        rows = [
+            {
+                "device": r.device,
+                "result": r.result,
+                "exit_code": r.exit_code,
+                "change_id": r.change_id,
+                "adds": r.adds,
+                "removes": r.removes,
+                "error": r.error,
+            }
+            for r in results
+        ]
+        chosen = resolve_format(fmt)
+        columns = ["device", "result", "exit_code", "change_id", "adds", "removes"]
+        if not quiet or chosen == "json":
+            emit(render_rows(rows, columns, chosen))
+    ctx.exit(worst_exit([r.exit_code for r in results]))
+
+
+@click.command()
+@click.argument("change_id", required=False, metavar="CHANGE_ID")
+@click.option("--last", is_flag=True, help="Roll back the newest committed change on this device.")
+@click.option(
+    "--dry-run", is_flag=True, help="Show the inverse change; exit 3 if it would change something."
+)
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
+)
+@click.pass_context
+def rollback(
+    ctx: click.Context, change_id: str | None, last: bool, dry_run: bool, yes: bool
+) -> None:
+    """Undo a recorded change: delete what it added, restore what it removed, then commit.
+
+    The rollback is a change of its own with its own id and journal record. Without the journal,
+    the device's markers name what the change added.
+    """
+    from panpin.exclusions import read_list
+    from panpin.workflow import Applier, identify, rollback_plan
+
+    if bool(change_id) == bool(last):
+        raise click.UsageError("give either CHANGE_ID or --last")
+    device = one_device(ctx)
+    journal = _journal(ctx)
+    target = change_id
+    if last:
+        record = journal.last(device.name)
+        if record is None:
+            raise errors.InputError(f"no committed change on {device.name} in the journal")
+        target = record.change_id
+    assert target is not None
+    with _run_lock(ctx), open_api(device) as api:
+        info = identify(api, device)
+        current = read_list(api, device.location)
+        the_plan, notes = rollback_plan(
+            device=device, info=info, current=current, target=target, journal=journal
+        )
+        say = _say(ctx, device.name)
+        for note in notes:
+            say(note)
+        if dry_run or not the_plan.has_changes:
+            emit(render_plan(the_plan, "table"))
+            ctx.exit(errors.EXIT_PENDING if dry_run and the_plan.has_changes else 0)
+        if not yes and not dry_run:
+            if not sys.stdin.isatty():
+                raise click.UsageError("rollback needs --yes when not run from a terminal")
+            click.echo(render_plan(the_plan, "table"), err=True)
+            click.confirm(f"Roll back {target} on {device.name}?", abort=True, err=True)
+        outcome = Applier(api, device, info, journal, say).apply(the_plan)
+    emit(json.dumps(_outcome_dict(device.name, outcome), indent=2) + "\n")
+
+
+@click.command()
+@format_option
+@click.pass_context
+def history(ctx: click.Context, fmt: str | None) -> None:
+    """The change journal: change id, when, who, device, location, adds, removes, job, result."""
+    journal = _journal(ctx)
+    opts = global_options(ctx)
+    device = opts.device[0] if len(opts.device) == 1 else None
+    rows = [r.as_dict() for r in journal.records(device)]
+    columns = [
+        "change_id",
+        "started",
+        "admin",
+        "device",
+        "location",
+        "adds",
+        "removes",
+        "job_id",
+        "result",
+    ]
+    emit(render_rows(rows, columns, resolve_format(fmt)))

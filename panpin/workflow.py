@@ -1,0 +1,236 @@
+"""Glue between the pure core and the device: identify, plan from a policy, plan a rollback, apply.
+
+Each function states what it reads from or writes to the device; the decisions themselves are made
+by :mod:`panpin.decide` and :mod:`panpin.plan`, which do no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from panpin import errors, panosxml
+from panpin.change import ChangeContext, Outcome, apply_plan
+from panpin.device import DeviceInfo, system_info
+from panpin.evidence import Candidate
+from panpin.exclusions import ExclusionEntry, read_list
+from panpin.jobs import Backoff
+from panpin.journal import ChangeJournal
+from panpin.marker import new_change_id
+from panpin.plan import Plan, build_plan
+from panpin.settings import DeviceSettings
+from panpin.xmlapi import XmlApi
+
+
+def identify(api: XmlApi, device: DeviceSettings) -> DeviceInfo:
+    """``show system info``, and a check that the location fits the kind of device. Reads only."""
+    info = system_info(api)
+    if device.location.on_panorama and info.kind != "panorama":
+        raise errors.SettingsError(
+            f"{device.name}: location {device.location} needs a Panorama, but {info.hostname} "
+            f"is a {info.model} firewall"
+        )
+    if info.kind == "panorama" and not device.location.on_panorama:
+        raise errors.SettingsError(
+            f"{device.name} is a Panorama: use --location template:NAME or template-stack:NAME"
+        )
+    return info
+
+
+def device_dict(device: DeviceSettings, info: DeviceInfo) -> dict[str, str]:
+    return {
+        "name": device.name,
+        "host": device.host,
+        "serial": info.serial,
+        "hostname": info.hostname,
+        "kind": info.kind,
+        "model": info.model,
+        "sw_version": info.sw_version,
+    }
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def policy_plan(
+    *,
+    device: DeviceSettings,
+    info: DeviceInfo,
+    current: Sequence[ExclusionEntry],
+    candidates: Sequence[Candidate],
+    policy: Any,
+    policy_path: str,
+    scan: dict[str, Any],
+    today: date | None = None,
+    change_id: str | None = None,
+) -> tuple[Plan, Any]:
+    """Decide and build the plan (pure once the inputs are read). Returns (plan, decision set)."""
+    from panpin.decide import decide
+
+    admin = device.require_admin()
+    change_id = change_id or new_change_id()
+    decisions = decide(
+        candidates, policy, list(current), today=today or date.today(), change_id=change_id
+    )
+    plan = build_plan(
+        change_id=change_id,
+        created=datetime.now().isoformat(timespec="seconds"),
+        device=device_dict(device, info),
+        location=str(device.location),
+        xpath=panosxml.list_xpath(device.location),
+        admin=admin,
+        base=current,
+        adds=decisions.adds,
+        removes=decisions.removes,
+        policy={"path": str(policy_path), "sha256": file_sha256(policy_path)},
+        scan=scan,
+        decisions=[d.to_dict() for d in decisions.decisions],
+    )
+    return plan, decisions
+
+
+def rollback_plan(
+    *,
+    device: DeviceSettings,
+    info: DeviceInfo,
+    current: Sequence[ExclusionEntry],
+    target: str,
+    journal: ChangeJournal | None,
+) -> tuple[Plan, list[str]]:
+    """The inverse of change ``target``: delete what it added, restore what it removed.
+
+    Uses the journal when it has the change; otherwise the device's markers (entries whose
+    description names ``target``), which cannot bring back removed entries (noted). Pure.
+    """
+    notes: list[str] = []
+    record = journal.get(target) if journal else None
+    by_name = {e.name: e for e in current}
+    if record is not None:
+        added, removed = record.adds, record.removes
+        if record.result not in ("committed", "push-failed", "unverified"):
+            raise errors.InputError(
+                f"change {target} ended '{record.result}': nothing of it is committed to roll back"
+            )
+    else:
+        added = tuple(e for e in current if e.marker is not None and e.marker.change_id == target)
+        removed = ()
+        if not added:
+            raise errors.InputError(
+                f"change {target} is neither in the journal nor named by any entry on the device"
+            )
+        notes.append(
+            f"{target} is not in the journal: rolling back from the device's markers "
+            "(entries it removed cannot be restored this way)"
+        )
+    deletes: list[ExclusionEntry] = []
+    for entry in added:
+        on_device = by_name.get(entry.name)
+        if on_device is None:
+            notes.append(f"{entry.name} is already gone")
+            continue
+        marker = on_device.marker
+        if marker is None or marker.change_id != target:
+            # Someone took the entry over (edited its description): it is theirs now.
+            notes.append(f"{entry.name} no longer carries {target}'s marker; left alone")
+            continue
+        deletes.append(on_device)
+    restores = [e for e in removed if e.name not in by_name]
+    notes.extend(f"{e.name} is present again; not restored" for e in removed if e.name in by_name)
+    plan = build_plan(
+        change_id=new_change_id(),
+        created=datetime.now().isoformat(timespec="seconds"),
+        device=device_dict(device, info),
+        location=str(device.location),
+        xpath=panosxml.list_xpath(device.location),
+        admin=device.require_admin(),
+        base=current,
+        adds=restores,
+        removes=deletes,
+        kind="rollback",
+        rollback_of=target,
+        decisions=[
+            *(
+                {
+                    "host": e.name,
+                    "action": "remove",
+                    "rule": None,
+                    "reason": f"rollback of {target}",
+                }
+                for e in deletes
+            ),
+            *(
+                {
+                    "host": e.name,
+                    "action": "restore",
+                    "rule": None,
+                    "reason": f"rollback of {target}",
+                }
+                for e in restores
+            ),
+        ],
+    )
+    return plan, notes
+
+
+@dataclass
+class Applier:
+    """Everything needed to apply plans to one device."""
+
+    api: XmlApi
+    device: DeviceSettings
+    info: DeviceInfo
+    journal: ChangeJournal | None
+    say: Callable[[str], None]
+    backoff: Backoff = field(default_factory=Backoff)
+
+    def apply(self, plan: Plan, *, commit: bool = True) -> Outcome:
+        """Apply ``plan`` to the device (see :func:`panpin.change.apply_plan`)."""
+        serial = plan.device.get("serial")
+        if serial and serial != self.info.serial:
+            raise errors.PlanError(
+                f"plan {plan.change_id} was made for serial {serial}, but {self.device.host} is "
+                f"{self.info.serial}; refusing"
+            )
+        if plan.location != str(self.device.location):
+            raise errors.PlanError(
+                f"plan {plan.change_id} is for location {plan.location}, not {self.device.location}"
+            )
+        ctx = ChangeContext(
+            api=self.api,
+            location=self.device.location,
+            admin=self.device.require_admin(),
+            device_name=self.device.name,
+            panorama=self.info.kind == "panorama",
+            journal=self.journal,
+            backoff=self.backoff,
+            say=self.say,
+        )
+        return apply_plan(ctx, plan, commit=commit)
+
+    def current(self) -> list[ExclusionEntry]:
+        return read_list(self.api, self.device.location)
+
+
+def scan_for_plan(
+    api: XmlApi,
+    *,
+    device: DeviceSettings,
+    policy: Any,
+    since: str | None,
+    until: str | None,
+    incremental: bool,
+    state_path: Path,
+    current: Sequence[ExclusionEntry],
+) -> tuple[list[Candidate], dict[str, Any]]:
+    """The candidates a plan decides on, and a summary of the scan for the plan document.
+
+    Reads the Decryption log. Not incremental (``plan``): the window is ``--since`` or the policy's
+    ``thresholds.window``. Incremental (``run``): new logs since the stored watermark are folded
+    into the evidence history, and the candidates are that history over the policy's window.
+    """
+    raise NotImplementedError  # wired to panpin.logs once the scan module lands
