@@ -134,8 +134,9 @@ def _check_label(label: str, raw: str, *, wildcard: bool) -> None:
 def validate_exclusion_name(name: str) -> str:
     """Validate a name for an exclusion entry: a host name, or a PAN-OS wildcard pattern.
 
-    ``*`` is accepted only as a whole label and never as the only label before the public suffix
-    (``*.com`` would exclude a whole top-level domain). Returns the normalised name.
+    ``*`` is accepted only as a whole label, and a wildcard needs at least two concrete labels
+    (``*.com`` would exclude a whole top-level domain). Without a public-suffix list ``*.co.uk``
+    still passes; the policy review is the guard there. Returns the normalised name.
     """
     if name is None or name.strip() == "":
         raise InvalidHost(name or "", "empty")
@@ -175,11 +176,20 @@ def wildcard_matches(pattern: str, host: str) -> bool:
 
 def pattern_covers_pattern(outer: str, inner: str) -> bool:
     """True when every host matched by ``inner`` is also matched by ``outer``."""
-    o_labels = outer.lower().split(".")
-    i_labels = inner.lower().split(".")
+    o_labels = outer.lower().rstrip(".").split(".")
+    i_labels = inner.lower().rstrip(".").split(".")
     if len(o_labels) != len(i_labels):
         return False
     return all(o == "*" or o == i for o, i in zip(o_labels, i_labels, strict=True))
+
+
+def patterns_overlap(a: str, b: str) -> bool:
+    """True when some host is matched by both exclusion names ``a`` and ``b``."""
+    a_labels = a.lower().rstrip(".").split(".")
+    b_labels = b.lower().rstrip(".").split(".")
+    if len(a_labels) != len(b_labels):
+        return False
+    return all(x == "*" or y == "*" or x == y for x, y in zip(a_labels, b_labels, strict=True))
 
 
 def in_domain(host: str, domain: str) -> bool:
@@ -191,9 +201,11 @@ def in_domain(host: str, domain: str) -> bool:
 
 def covering_entry(host: str, names: Iterable[str]) -> str | None:
     """The first exclusion name that covers ``host``: an exact entry wins over a wildcard."""
+    # Same folding as wildcard_matches, so an upper-case host still finds its exact entry first.
+    host = host.lower().rstrip(".")
     wildcard: str | None = None
     for name in names:
-        if name.lower() == host:
+        if name.lower().rstrip(".") == host:
             return name
         if wildcard is None and is_wildcard(name) and wildcard_matches(name, host):
             wildcard = name

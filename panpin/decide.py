@@ -1,0 +1,587 @@
+"""Candidates + policy + the current exclusion list -> decisions. Pure and deterministic.
+
+:func:`decide` touches neither the device nor the state database: the same inputs (in any order)
+give the same :class:`DecisionSet`, byte for byte in ``json.dumps(to_dict(), sort_keys=True)``.
+
+Each host gets exactly one decision; the first step that applies wins:
+
+1. ``rejected``: the host is not a valid DNS name (it can never reach an xpath).
+2. ``block``: the first matching rule blocks it. Checked before anything else so a protected host
+   is always reported, even when an existing entry already excludes it (the reason says so).
+3. ``covered``: a live entry (exact or wildcard, ``exclude: yes``) already matches: nothing to do.
+4. ``review``: a live entry matching the host is disabled (``exclude: no``); someone chose that.
+5. ``insufficient-evidence``: below ``min_hits``/``min_clients``. Only strong-signal hits count,
+   plus weak-signal hits when the host has at least one strong hit; other alerts never count.
+6. the action of the first matching rule, else ``defaults.action``: ``review`` or ``allow``.
+   An ``allow`` whose ``exclude_as`` does not cover the host, or whose fixed expiry date has passed,
+   becomes ``review``: never a silent add.
+
+Then, over the whole run: hosts allowed under the same entry name become ONE add; an exact-host
+add that a planned wildcard add covers is folded into it; an add that would also cover a host
+decided ``block``, or overlap a disabled entry, is turned into ``review`` for all its hosts. panpin-owned entries whose expiry is
+before ``today`` are removed, unless this run re-adds the same name (a renewal, one change).
+Entries owned by a person are never removed or re-described. Finally ``max_changes_per_run`` caps
+adds + removes: removals go first (they shrink what bypasses decryption, and their expiry was
+approved in advance), then adds by counted hits (descending), then name. Whatever does not fit
+is reported in ``cut`` and its hosts get the decision ``cut``.
+
+"Live" entries are the current entries minus the expired panpin entries this run removes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Final, Literal
+
+from panpin.errors import InvalidHost
+from panpin.evidence import Candidate
+from panpin.exclusions import ExclusionEntry
+from panpin.hosts import (
+    covering_entry,
+    is_wildcard,
+    normalize_host,
+    patterns_overlap,
+    wildcard_matches,
+)
+from panpin.marker import CHANGE_ID_RE, Marker
+from panpin.policy import Policy, Rule, Signals
+
+DecisionAction = Literal[
+    "allow",
+    "block",
+    "review",
+    "insufficient-evidence",
+    "covered",
+    "rejected",
+    "remove",
+    "cut",
+]
+# Also the order of decisions that share a host.
+DECISION_ACTIONS: Final[tuple[DecisionAction, ...]] = (
+    "allow",
+    "block",
+    "review",
+    "insufficient-evidence",
+    "covered",
+    "rejected",
+    "remove",
+    "cut",
+)
+_ACTION_ORDER: Final = {action: i for i, action in enumerate(DECISION_ACTIONS)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happens to one host (or, for ``remove``, one expired entry) and why.
+
+    ``rule`` is the rule whose action or settings produced this outcome; it is ``None`` when the
+    defaults, the thresholds, an existing entry or an invalid host name decided (the reason then
+    still names the rule that matched, if any). For ``remove`` it is the rule recorded in the
+    entry's marker. ``entry`` is the entry added (``allow``), removed (``remove``) or deferred
+    (``cut``).
+    """
+
+    host: str
+    action: DecisionAction
+    rule: str | None
+    reason: str
+    entry: ExclusionEntry | None = None
+    covered_by: str | None = None
+    counted_hits: int = 0
+    clients: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "host": self.host,
+            "action": self.action,
+            "rule": self.rule,
+            "reason": self.reason,
+            "entry": _entry_dict(self.entry) if self.entry is not None else None,
+            "covered_by": self.covered_by,
+            "counted_hits": self.counted_hits,
+            "clients": self.clients,
+        }
+
+
+@dataclass(frozen=True)
+class CutChange:
+    """A change ``max_changes_per_run`` deferred to a later run, with the hosts it concerns."""
+
+    change: Literal["add", "remove"]
+    entry: ExclusionEntry
+    hosts: tuple[str, ...]
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "change": self.change,
+            "entry": _entry_dict(self.entry),
+            "hosts": list(self.hosts),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class DecisionSet:
+    """All decisions of one run, and the entry changes they amount to (at most the limit)."""
+
+    change_id: str
+    today: date
+    decisions: tuple[Decision, ...]
+    adds: tuple[ExclusionEntry, ...]
+    removes: tuple[ExclusionEntry, ...]
+    cut: tuple[CutChange, ...] = ()
+
+    @property
+    def changes(self) -> int:
+        return len(self.adds) + len(self.removes)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(DECISION_ACTIONS, 0)
+        for decision in self.decisions:
+            counts[decision.action] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form: fixed key order, dates as ISO strings, lists in a stable order."""
+        hosts_by_entry: dict[str, list[str]] = {}
+        for decision in self.decisions:
+            if decision.action == "allow" and decision.entry is not None:
+                hosts_by_entry.setdefault(decision.entry.name, []).append(decision.host)
+        return {
+            "change_id": self.change_id,
+            "today": self.today.isoformat(),
+            "counts": self.counts(),
+            "decisions": [d.to_dict() for d in self.decisions],
+            "adds": [
+                {**_entry_dict(e), "hosts": sorted(hosts_by_entry.get(e.name, []))}
+                for e in self.adds
+            ],
+            "removes": [_entry_dict(e) for e in self.removes],
+            "cut": [c.to_dict() for c in self.cut],
+        }
+
+
+def _entry_dict(entry: ExclusionEntry) -> dict[str, object]:
+    marker = entry.marker
+    return {
+        "name": entry.name,
+        "description": entry.description,
+        "exclude": entry.exclude,
+        "owner": entry.owner,
+        "rule": marker.rule if marker is not None else None,
+        "expires": entry.expires.isoformat() if entry.expires is not None else None,
+    }
+
+
+# --- internals -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Evidence:
+    """A candidate's evidence under its normalised host; duplicates after normalisation merge."""
+
+    host: str
+    errors: dict[str, int] = field(default_factory=dict)
+    clients: set[str] = field(default_factory=set)
+    apps: set[str] = field(default_factory=set)
+
+    def add(self, candidate: Candidate) -> None:
+        for alert, count in candidate.errors.items():
+            self.errors[alert] = self.errors.get(alert, 0) + max(count, 0)
+        self.clients.update(candidate.clients)
+        self.apps.update(candidate.apps)
+
+
+@dataclass(frozen=True)
+class _Allowed:
+    """A host that passed every check and wants entry ``name``; grouped before it becomes an add."""
+
+    host: str
+    rule: Rule | None
+    name: str
+    expires: date
+    counted_hits: int
+    clients: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Count:
+    strong: int
+    weak: int
+    ignored: dict[str, int]
+
+    @property
+    def counted(self) -> int:
+        # Weak alerts corroborate strong ones; alone they prove nothing (e.g. a broken client).
+        return self.strong + (self.weak if self.strong > 0 else 0)
+
+
+def _count(errors: Mapping[str, int], signals: Signals) -> _Count:
+    strong = sum(errors.get(name, 0) for name in signals.strong)
+    weak = sum(errors.get(name, 0) for name in signals.weak)
+    known = set(signals.strong) | set(signals.weak)
+    ignored = {k: v for k, v in sorted(errors.items()) if k not in known and v > 0}
+    return _Count(strong, weak, ignored)
+
+
+def _is_expired(entry: ExclusionEntry, today: date) -> bool:
+    # Only panpin's own entries expire; a person's entry has no marker and so no expiry.
+    return entry.owner == "panpin" and entry.expires is not None and entry.expires < today
+
+
+def _rule_key(rule: Rule | None) -> int:
+    # Defaults rank after every rule.
+    return rule.index if rule is not None else 1 << 30
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+@dataclass(frozen=True)
+class _View:
+    """The current list as decide() sees it: live entries, and what this run removes."""
+
+    expired: tuple[ExclusionEntry, ...]
+    live: tuple[ExclusionEntry, ...]
+
+    @classmethod
+    def of(cls, entries: Iterable[ExclusionEntry], today: date) -> _View:
+        ordered = sorted(entries, key=lambda e: (e.name.lower(), e.description, e.exclude))
+        return cls(
+            expired=tuple(e for e in ordered if _is_expired(e, today)),
+            live=tuple(e for e in ordered if not _is_expired(e, today)),
+        )
+
+    def covering(self, host: str) -> ExclusionEntry | None:
+        name = covering_entry(host, [e.name for e in self.live if e.exclude])
+        return next((e for e in self.live if e.exclude and e.name == name), None)
+
+    def disabled_matching(self, pattern: str) -> ExclusionEntry | None:
+        return next(
+            (e for e in self.live if not e.exclude and patterns_overlap(pattern, e.name)), None
+        )
+
+
+def decide(
+    candidates: Iterable[Candidate],
+    policy: Policy,
+    current_entries: Iterable[ExclusionEntry],
+    *,
+    today: date,
+    change_id: str,
+) -> DecisionSet:
+    """Decide every candidate host and the entry changes that follow; pure, touches nothing.
+
+    ``current_entries`` is the exclusion list as it is now at the location; ``today`` dates the
+    expiry of added entries and finds expired ones; ``change_id`` goes into every added marker.
+    """
+    if not CHANGE_ID_RE.match(change_id):
+        # It is written into every marker, which is split on spaces: a caller bug, not input.
+        raise ValueError(f"malformed change id {change_id!r}")
+    view = _View.of(current_entries, today)
+    decisions: list[Decision] = []
+    evidence: dict[str, _Evidence] = {}
+    rejected: dict[str, str] = {}
+    for candidate in candidates:
+        try:
+            host = normalize_host(candidate.host)
+        except InvalidHost as exc:
+            rejected[candidate.host] = exc.reason
+            continue
+        evidence.setdefault(host, _Evidence(host)).add(candidate)
+    for value, reason in rejected.items():
+        decisions.append(Decision(value, "rejected", None, f"not a valid host name: {reason}"))
+
+    allowed: list[_Allowed] = []
+    blocked: dict[str, str] = {}  # host -> block rule
+    for host in sorted(evidence):
+        outcome = _judge(evidence[host], policy, view, today)
+        if isinstance(outcome, _Allowed):
+            allowed.append(outcome)
+            continue
+        if outcome.action == "block" and outcome.rule is not None:
+            blocked[host] = outcome.rule
+        decisions.append(outcome)
+
+    groups = _group(allowed)
+    for name in sorted(groups):
+        conflict = _conflict(name, blocked, view)
+        if conflict is None:
+            continue
+        for member in groups.pop(name):
+            decisions.append(
+                _member_decision(member, "review", None, f"{member.reason}; {conflict}")
+            )
+
+    planned = {name: _entry_for(name, members, change_id) for name, members in groups.items()}
+    renewed = {e.name.lower() for e in view.expired} & {n.lower() for n in planned}
+    removals = [e for e in view.expired if e.name.lower() not in renewed]
+
+    # Removals first, then adds by evidence; see the module docstring for why.
+    ordered: list[tuple[Literal["add", "remove"], ExclusionEntry]] = [
+        ("remove", e) for e in sorted(removals, key=lambda e: (e.expires or today, e.name))
+    ]
+    ordered += [
+        ("add", planned[name])
+        for name in sorted(groups, key=lambda n: (-sum(m.counted_hits for m in groups[n]), n))
+    ]
+    limit = policy.limits.max_changes_per_run
+    kept, deferred = ordered[:limit], ordered[limit:]
+    cut_reason = (
+        f"deferred to a later run: max_changes_per_run is {limit} and this run already has "
+        f"{_plural(len(kept), 'change')}"
+    )
+
+    adds: list[ExclusionEntry] = []
+    removes: list[ExclusionEntry] = []
+    cuts: list[CutChange] = []
+    for kind, entry in kept:
+        if kind == "remove":
+            removes.append(entry)
+            decisions.append(_removal(entry, "remove", _expired_reason(entry)))
+            continue
+        adds.append(entry)
+        members = groups[entry.name]
+        for member in members:
+            reason = _allow_reason(member, entry, members, renewed)
+            decisions.append(_member_decision(member, "allow", entry, reason))
+    for kind, entry in deferred:
+        if kind == "remove":
+            cuts.append(CutChange("remove", entry, (entry.name,), cut_reason))
+            reason = f"{_expired_reason(entry)}; removal {cut_reason}"
+            decisions.append(_removal(entry, "cut", reason))
+            continue
+        members = groups[entry.name]
+        reason = f"adding {entry.name!r} {cut_reason}"
+        if entry.name.lower() in renewed:
+            reason += "; the expired entry of that name stays until then"
+        cuts.append(CutChange("add", entry, tuple(m.host for m in members), reason))
+        for member in members:
+            decisions.append(_member_decision(member, "cut", entry, f"{member.reason}; {reason}"))
+
+    decisions = [_note_planned(d, adds) for d in decisions]
+    decisions.sort(key=lambda d: (d.host, _ACTION_ORDER[d.action], d.reason))
+    return DecisionSet(
+        change_id=change_id,
+        today=today,
+        decisions=tuple(decisions),
+        adds=tuple(sorted(adds, key=lambda e: e.name)),
+        removes=tuple(sorted(removes, key=lambda e: e.name)),
+        cut=tuple(sorted(cuts, key=lambda c: (c.change, c.entry.name))),
+    )
+
+
+def _judge(ev: _Evidence, policy: Policy, view: _View, today: date) -> Decision | _Allowed:
+    """Steps 2-6 of the module docstring for one host: a final decision, or an allow to group."""
+    host = ev.host
+    rule = policy.first_match(host, sorted(ev.apps), ev.errors)
+    count = _count(ev.errors, policy.signals)
+    clients = len(ev.clients)
+    # Outcomes decided by something other than the rule (an entry, the thresholds) name no rule
+    # but still say which rule matched, so a reviewer sees what will happen once that changes.
+    would = f" (rule {rule.name!r} would {rule.action})" if rule is not None else ""
+
+    def decision(
+        action: DecisionAction,
+        reason: str,
+        covered_by: str | None = None,
+        *,
+        by_rule: bool = True,
+    ) -> Decision:
+        name = rule.name if rule is not None and by_rule else None
+        return Decision(host, action, name, reason, None, covered_by, count.counted, clients)
+
+    cover = view.covering(host)
+    if rule is not None and rule.action == "block":
+        reason = f"rule {rule.name!r} blocks this host; panpin never excludes it"
+        if cover is not None:
+            reason += (
+                f"; note: existing entry {cover.name!r} (owned by {cover.owner}) already "
+                "excludes it and panpin does not remove it: review that entry"
+            )
+        return decision("block", reason, cover.name if cover is not None else None)
+    if cover is not None:
+        reason = f"already excluded by existing entry {cover.name!r} (owned by {cover.owner})"
+        return decision("covered", reason + would, cover.name, by_rule=False)
+    off = view.disabled_matching(host)
+    if off is not None:
+        return decision(
+            "review",
+            f"existing entry {off.name!r} (owned by {off.owner}) matches this host but is "
+            f"disabled (exclude: no); panpin does not override that choice{would}",
+            by_rule=False,
+        )
+    shortfall = _shortfall(count, clients, policy)
+    if shortfall is not None:
+        return decision("insufficient-evidence", shortfall + would, by_rule=False)
+    evidence_text = f"{_plural(count.counted, 'counted hit')} from {_plural(clients, 'client')}"
+    action = rule.action if rule is not None else policy.defaults.action
+    origin = f"rule {rule.name!r}" if rule is not None else "no rule matched; defaults.action"
+    if action == "review":
+        return decision("review", f"{origin} says review; {evidence_text}")
+    name = rule.exclude_as if rule is not None and rule.exclude_as else host
+    if not wildcard_matches(name, host):
+        # Only a regex rule gets here: the policy check proves host matchers covered.
+        return decision(
+            "review",
+            f"{origin} would add {name!r}, but that entry does not cover this host "
+            "(one '*' is one label); add a rule for it or widen the match",
+        )
+    expiry = rule.expires if rule is not None and rule.expires else policy.defaults.expires
+    expires = expiry.date_from(today)
+    if expires < today:
+        return decision(
+            "review",
+            f"{origin} would allow, but its expiry date {expires.isoformat()} has passed; "
+            "update the policy",
+        )
+    return _Allowed(
+        host, rule, name, expires, count.counted, clients, f"{origin} allows; {evidence_text}"
+    )
+
+
+def _conflict(name: str, blocked: Mapping[str, str], view: _View) -> str | None:
+    """Why adding entry ``name`` would undo a decision someone made, or ``None``.
+
+    A wildcard reaches hosts beyond the ones that asked for it: it must not exclude a host a
+    block rule protects, nor bypass an entry a person disabled on purpose.
+    """
+    hit = next((h for h in sorted(blocked) if wildcard_matches(name, h)), None)
+    if hit is not None:
+        return f"but entry {name!r} would also exclude {hit!r}, which rule {blocked[hit]!r} blocks"
+    off = view.disabled_matching(name)
+    if off is not None:
+        return (
+            f"but entry {name!r} overlaps entry {off.name!r} (owned by {off.owner}), "
+            "which is disabled (exclude: no)"
+        )
+    return None
+
+
+def _shortfall(count: _Count, clients: int, policy: Policy) -> str | None:
+    """Why the evidence is not enough, or ``None`` when it meets the thresholds."""
+    thresholds = policy.thresholds
+    problems: list[str] = []
+    if count.strong == 0:
+        problems.append(
+            f"no hits from a strong signal ({', '.join(policy.signals.strong)})"
+            + (
+                f"; {_plural(count.weak, 'weak-signal hit')} never count alone"
+                if count.weak
+                else ""
+            )
+        )
+    elif count.counted < thresholds.min_hits:
+        problems.append(
+            f"{_plural(count.counted, 'counted hit')}, fewer than min_hits {thresholds.min_hits}"
+        )
+    if clients < thresholds.min_clients:
+        problems.append(
+            f"{_plural(clients, 'client')}, fewer than min_clients {thresholds.min_clients}"
+        )
+    if not problems:
+        return None
+    if count.ignored:
+        ignored = ", ".join(f"{k}={v}" for k, v in count.ignored.items())
+        problems.append(f"alerts in neither signal list do not count ({ignored})")
+    return "; ".join(problems)
+
+
+def _group(allowed: Iterable[_Allowed]) -> dict[str, list[_Allowed]]:
+    """Hosts by the entry name they want; an exact name a wildcard group covers joins that group.
+
+    One entry per name keeps the list short and counts as one change; folding exact names into a
+    planned wildcard avoids adding an entry the wildcard already makes redundant.
+    """
+    groups: dict[str, list[_Allowed]] = {}
+    for item in allowed:
+        groups.setdefault(item.name, []).append(item)
+    wildcards = sorted(name for name in groups if is_wildcard(name))
+    for name in sorted(n for n in groups if not is_wildcard(n)):
+        target = next((w for w in wildcards if wildcard_matches(w, name)), None)
+        if target is not None:
+            groups[target].extend(groups.pop(name))
+    for members in groups.values():
+        members.sort(key=lambda m: m.host)
+    return groups
+
+
+def _lead(name: str, members: Iterable[_Allowed]) -> _Allowed:
+    """The member whose rule writes entry ``name``'s marker (ticket, expiry).
+
+    Among the hosts that asked for this very name (not those folded in from an exact name), the
+    earliest rule wins: the same rule that first-match order puts first.
+    """
+    own = [m for m in members if m.name == name]
+    return min(own, key=lambda m: (_rule_key(m.rule), m.host))
+
+
+def _entry_for(name: str, members: list[_Allowed], change_id: str) -> ExclusionEntry:
+    lead = _lead(name, members)
+    marker = Marker(
+        change_id=change_id,
+        rule=lead.rule.name if lead.rule is not None else None,
+        ticket=lead.rule.ticket if lead.rule is not None else None,
+        expires=lead.expires,
+    )
+    return ExclusionEntry(name=name, description=marker.render(), exclude=True)
+
+
+def _allow_reason(
+    member: _Allowed, entry: ExclusionEntry, members: list[_Allowed], renewed: set[str]
+) -> str:
+    expires = entry.expires.isoformat() if entry.expires is not None else "never"
+    reason = f"{member.reason}; add {entry.name!r} expiring {expires}"
+    others = len(members) - 1
+    if others:
+        reason += f" (one entry for this and {_plural(others, 'other host')})"
+    lead = _lead(entry.name, members)
+    if lead.rule is not member.rule:
+        who = f"rule {lead.rule.name!r}" if lead.rule is not None else "the defaults"
+        reason += f"; the entry is recorded under {who}"
+    if entry.name.lower() in renewed:
+        reason += "; renews the expired panpin entry of that name"
+    return reason
+
+
+def _member_decision(
+    member: _Allowed, action: DecisionAction, entry: ExclusionEntry | None, reason: str
+) -> Decision:
+    return Decision(
+        member.host,
+        action,
+        member.rule.name if member.rule is not None else None,
+        reason,
+        entry,
+        None,
+        member.counted_hits,
+        member.clients,
+    )
+
+
+def _expired_reason(entry: ExclusionEntry) -> str:
+    marker = entry.marker
+    expires = entry.expires.isoformat() if entry.expires is not None else "?"
+    change = f" by change {marker.change_id}" if marker is not None else ""
+    return f"panpin entry expired on {expires} (added{change})"
+
+
+def _removal(entry: ExclusionEntry, action: DecisionAction, reason: str) -> Decision:
+    marker = entry.marker
+    return Decision(entry.name, action, marker.rule if marker else None, reason, entry)
+
+
+def _note_planned(decision: Decision, adds: Iterable[ExclusionEntry]) -> Decision:
+    # A reviewer must know when an entry planned for other hosts also bypasses this one.
+    if decision.action not in ("review", "insufficient-evidence"):
+        return decision
+    names = sorted(e.name for e in adds if wildcard_matches(e.name, decision.host))
+    if not names:
+        return decision
+    note = f"; note: entry {names[0]!r} planned in this run also covers this host"
+    return replace(decision, reason=decision.reason + note)
