@@ -35,6 +35,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("panpin.commands.change:rollback", "Undo a recorded change, then commit."),
     "history": ("panpin.commands.change:history", "Show the change journal."),
     "login": ("panpin.commands.login:login", "Generate an API key once and store it (mode 0600)."),
+    "confirm": (
+        "panpin.commands.confirm:confirm",
+        "Confirm pinning from a packet capture (pcap/pcapng).",
+    ),
+    "report": ("panpin.commands.report:report", "Render a plan as one self-contained HTML page."),
     "demo": ("panpin.commands.demo:demo", "Walk the whole flow against the embedded simulator."),
     "simulator": ("panpin.simulator.cli:simulator", "Run the PAN-OS XML API simulator."),
 }
