@@ -250,8 +250,9 @@ def api_error_for(message: str, code: int | None, http_status: int | None = None
         cls = PANOS_CODE_CLASSES.get(code)
     if cls is None and http_status is not None:
         cls = HTTP_STATUS_API_CLASSES.get(http_status)
-    if cls is None or cls is OperationNotPossible:
-        # Code 14 is used both for "commit in progress" and for lock conflicts; refine it.
+    if cls is None or cls in (OperationNotPossible, ObjectNotFound):
+        # Codes 13 and 14 are also used for "Another commit/validate is in progress" and for lock
+        # conflicts (seen quoted from live devices); those have no code of their own, so refine.
         refined = _classify_uncoded(message)
         if refined is not None:
             cls = refined

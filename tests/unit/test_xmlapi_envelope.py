@@ -147,3 +147,9 @@ def test_nested_line_and_failure_status() -> None:
     with pytest.raises(errors.ApiError) as info:
         check_envelope(parse_xml(body))
     assert "User unknown" in str(info.value)
+
+
+def test_commit_in_progress_with_code13_is_busy() -> None:
+    body = b"<response status='error' code='13'><msg><line>Another commit/validate is in progress. Please try again later</line></msg></response>"
+    with pytest.raises(errors.CommitInProgress):
+        check_envelope(parse_xml(body))

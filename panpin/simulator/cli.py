@@ -1,0 +1,112 @@
+"""``panpin simulator serve``: run the simulator for users' own pipelines and tests.
+
+Prints one JSON line ``{"url", "ca_file", "api_key", "admin", ...}`` on stdout, logs to stderr and
+serves until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from panpin.simulator.scenario import ScenarioError, load_scenario
+from panpin.simulator.sim import Simulator
+
+
+@click.group(name="simulator")
+def simulator() -> None:
+    """A PAN-OS XML API simulator (firewall or Panorama) on 127.0.0.1."""
+
+
+@simulator.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="TCP port on 127.0.0.1 (0 picks a free one).",
+)
+@click.option(
+    "--scenario",
+    "scenario_name",
+    default="demo",
+    show_default=True,
+    help="A bundled scenario name (demo, panorama) or a scenario YAML file.",
+)
+@click.option(
+    "--panorama/--firewall",
+    "panorama",
+    default=None,
+    help="Act as Panorama (or a firewall) whatever the scenario says.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write ca.pem and the server key (default: a temporary directory).",
+)
+@click.option(
+    "--control-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the /_sim/ control token to this file (mode 0600).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every request to stderr.")
+def serve(
+    port: int,
+    scenario_name: str,
+    panorama: bool | None,
+    workdir: Path | None,
+    control_token_file: Path | None,
+    verbose: bool,
+) -> None:
+    """Serve the simulator until interrupted."""
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        scenario = load_scenario(scenario_name)
+    except ScenarioError as exc:
+        raise click.UsageError(str(exc)) from exc
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        sim = Simulator(scenario, panorama=panorama, port=port, workdir=workdir).start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
+    try:
+        if control_token_file is not None:
+            fd = os.open(control_token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(sim.control_token + "\n")
+        line = {
+            "url": sim.url,
+            "host": sim.host,
+            "ca_file": str(sim.ca_file),
+            "fingerprint": sim.fingerprint,
+            "api_key": sim.api_key,
+            "admin": sim.admin,
+            "mode": "panorama" if sim.panorama else "firewall",
+        }
+        click.echo(json.dumps(line))
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+        logging.getLogger("panpin.simulator").info("simulator stopped")

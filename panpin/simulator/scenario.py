@@ -1,0 +1,369 @@
+"""Scenario files: the device, its admins, existing configuration, pending work, locks, logs, faults.
+
+A scenario is YAML loaded with ``yaml.safe_load`` into frozen dataclasses. Unknown keys, wrong
+types and unknown values are errors naming the key path (``logs.pinned[2]: unknown key 'hitz'``),
+so a typo in a test scenario fails loudly instead of silently changing the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from panpin.simulator.filter import FilterError, parse_time
+
+
+class ScenarioError(ValueError):
+    """The scenario file is invalid."""
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """The device answering the API (a firewall, or Panorama in Panorama mode)."""
+
+    hostname: str = "PA-VM"
+    serial: str = "007951000123456"
+    sw_version: str = "11.1.4-h7"
+    model: str = "PA-VM"
+    family: str = "vm"
+    ip_address: str = "192.0.2.10"
+    # Device-local wall clock when the simulator starts; it then advances in real time.
+    clock: str = "2026/11/26 09:30:00"
+    # Abbreviation printed by ``show clock``. pan-os-python parses it with ``%Z``, which only
+    # accepts UTC/GMT and the host's own zone names, so the default is UTC.
+    timezone: str = "UTC"
+    app_version: str = "8912-9340"
+    vsys: tuple[str, ...] = ("vsys1",)
+    first_job_id: int = 1
+
+
+@dataclass(frozen=True)
+class AdminSpec:
+    name: str
+    password: str
+    # A fixed API key accepted until the admin runs keygen (which replaces it, like PAN-OS).
+    api_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ExclusionSpec:
+    name: str
+    description: str | None = None
+    exclude: bool = True
+
+
+@dataclass(frozen=True)
+class ManagedDeviceSpec:
+    serial: str
+    hostname: str
+    ip_address: str = "192.0.2.1"
+    model: str = "PA-VM"
+    sw_version: str = "11.1.4-h7"
+    connected: bool = True
+    vsys: tuple[str, ...] = ("vsys1",)
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class TemplateStackSpec:
+    name: str
+    templates: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PanoramaSpec:
+    devices: tuple[ManagedDeviceSpec, ...] = ()
+    templates: tuple[TemplateSpec, ...] = ()
+    template_stacks: tuple[TemplateStackSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class PendingChangeSpec:
+    """An uncommitted candidate change by another admin, present when the simulator starts."""
+
+    admin: str
+    xpath: str
+    action: Literal["set", "edit", "delete"] = "set"
+    element: str | None = None
+
+
+@dataclass(frozen=True)
+class LockSpec:
+    admin: str
+    type: Literal["config", "commit"] = "config"
+    scope: str = "shared"
+    comment: str | None = None
+
+
+KNOWN_ALERTS = ("UnknownCA", "BadCertificate", "CertificateUnknown")
+VARIANTS = ("no_sni", "upper", "trailing_dot", "idn")
+
+
+@dataclass(frozen=True)
+class PinnedHostSpec:
+    """A site whose clients reject the forged certificate: each hit is one Decryption log entry.
+
+    ``alerts`` maps the client's TLS alert to a hit count. ``variants`` renders some of those hits
+    differently, as real logs do: ``no_sni`` (SNI empty, only the CN names the host), ``upper``
+    (SNI in upper case), ``trailing_dot`` (``host.``), ``idn`` (an internationalised name in the
+    other form: ``xn--bcher-kva.example`` logged as ``bücher.example`` or the reverse). The
+    logical host stays ``host``.
+    """
+
+    host: str
+    alerts: dict[str, int]
+    clients: int = 1
+    app: str = "incomplete"
+    variants: dict[str, int] = field(default_factory=dict)
+    cn: str | None = None
+    issuer_cn: str = "R3"
+    root_cn: str = "ISRG Root X1"
+    ca_issuer_url: str | None = None
+    devices: tuple[str, ...] = ()
+    tls_version: str = "TLS1.3"
+
+
+@dataclass(frozen=True)
+class ErrorHostSpec:
+    """Decryption failures that are *not* pinning (expired certificate, cipher, protocol)."""
+
+    host: str
+    error: str
+    hits: int
+    err_index: str = "Certificate"
+    clients: int = 1
+    app: str = "ssl"
+
+
+@dataclass(frozen=True)
+class HostileSpec:
+    """A pinning-looking entry whose SNI/CN must never reach an xpath or element unchecked.
+
+    ``pad_to`` repeats the value up to that many characters (a 10 000-character name).
+    """
+
+    sni: str | None = None
+    cn: str | None = None
+    alert: str = "UnknownCA"
+    hits: int = 1
+    pad_to: int | None = None
+
+
+@dataclass(frozen=True)
+class LogSpec:
+    seed: int = 1
+    start: str | None = None  # default: device clock minus 7 days
+    end: str | None = None  # default: device clock minus one minute
+    pinned: tuple[PinnedHostSpec, ...] = ()
+    errors: tuple[ErrorHostSpec, ...] = ()
+    noise: int = 0
+    hostile: tuple[HostileSpec, ...] = ()
+    client_network: str = "10.20.0.0/16"
+    rule: str = "LAN Outbound"
+    policy_name: str = "decrypt-outbound"
+
+
+FAULT_KINDS = (
+    "http_status",
+    "reset",
+    "delay",
+    "session_timeout",
+    "job_stuck",
+    "commit_fail",
+    "push_device_fail",
+    "lock_by",
+    "pending_by",
+    "restart",
+)
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    kind: str
+    match: dict[str, str] = field(default_factory=dict)
+    times: int | None = 1
+    after: int = 0
+    status: int = 503
+    seconds: float = 1.0
+    serial: str | None = None
+    admin: str = "alice"
+    scope: str = "shared"
+    xpath: str | None = None
+    element: str | None = None
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str = "scenario"
+    description: str = ""
+    mode: Literal["firewall", "panorama"] = "firewall"
+    device: DeviceSpec = field(default_factory=DeviceSpec)
+    # The factory default admin of a fresh PAN-OS device.
+    admins: tuple[AdminSpec, ...] = (AdminSpec(name="admin", password="admin"),)  # noqa: S106
+    # location (``shared``, ``vsys:NAME``, ``template:NAME``, ``template-stack:NAME``) -> entries
+    exclusions: dict[str, tuple[ExclusionSpec, ...]] = field(default_factory=dict)
+    panorama: PanoramaSpec | None = None
+    pending: tuple[PendingChangeSpec, ...] = ()
+    locks: tuple[LockSpec, ...] = ()
+    logs: LogSpec = field(default_factory=LogSpec)
+    faults: tuple[FaultSpec, ...] = ()
+
+
+# --- generic strict conversion ---------------------------------------------------------------
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _convert(non_none[0], value, path)
+    if origin is Literal:
+        if value not in args:
+            allowed = ", ".join(repr(a) for a in args)
+            raise ScenarioError(f"{path}: {value!r} is not one of {allowed}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ScenarioError(f"{path}: expected a list")
+        return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{path}: expected a mapping")
+        return {
+            _convert(args[0], k, f"{path}.{k}"): _convert(args[1], v, f"{path}.{k}")
+            for k, v in value.items()
+        }
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _build(tp, value, path)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{path}: expected true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ScenarioError(f"{path}: expected an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ScenarioError(f"{path}: expected a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ScenarioError(f"{path}: expected a string (quote numbers such as versions)")
+        return value
+    raise ScenarioError(f"{path}: unsupported type {tp!r}")  # pragma: no cover
+
+
+def _build(cls: type[Any], data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path or 'scenario'}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for raw_key, value in data.items():
+        key = str(raw_key).replace("-", "_")
+        where = f"{path}.{raw_key}" if path else str(raw_key)
+        if key not in names:
+            raise ScenarioError(f"{path or 'scenario'}: unknown key {raw_key!r}")
+        kwargs[key] = _convert(hints[key], value, where)
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and f.name not in kwargs
+    ]
+    if missing:
+        raise ScenarioError(f"{path or 'scenario'}: missing key {missing[0]!r}")
+    return cls(**kwargs)
+
+
+def _validate(s: Scenario) -> None:
+    if not s.admins:
+        raise ScenarioError("admins: at least one admin is required")
+    names = [a.name for a in s.admins]
+    if len(set(names)) != len(names):
+        raise ScenarioError("admins: duplicate admin name")
+    for loc in s.exclusions:
+        kind, _, name = loc.partition(":")
+        if loc != "shared" and (kind not in ("vsys", "template", "template-stack") or not name):
+            raise ScenarioError(f"exclusions.{loc}: unknown location")
+    for path, value in (("device.clock", s.device.clock), ("logs.start", s.logs.start)):
+        if value is not None:
+            _check_time(path, value)
+    if s.logs.end is not None:
+        _check_time("logs.end", s.logs.end)
+    for i, p in enumerate(s.logs.pinned):
+        for variant in p.variants:
+            if variant not in VARIANTS:
+                raise ScenarioError(f"logs.pinned[{i}].variants: unknown variant {variant!r}")
+        if sum(p.variants.values()) > sum(p.alerts.values()):
+            raise ScenarioError(f"logs.pinned[{i}].variants: more variants than hits")
+        if p.clients < 1:
+            raise ScenarioError(f"logs.pinned[{i}].clients: must be at least 1")
+    for i, f in enumerate(s.faults):
+        if f.kind not in FAULT_KINDS:
+            raise ScenarioError(f"faults[{i}].kind: unknown fault kind {f.kind!r}")
+    if s.mode == "panorama" and s.panorama is None:
+        raise ScenarioError("panorama: required when mode is panorama")
+
+
+def _check_time(path: str, value: str) -> None:
+    try:
+        parse_time(value)
+    except FilterError as exc:
+        raise ScenarioError(f"{path}: {exc.detail}") from exc
+
+
+def scenario_from_dict(data: Any, source: str = "scenario") -> Scenario:
+    """Build and validate a scenario from already-parsed YAML/JSON data."""
+    try:
+        scenario: Scenario = _build(Scenario, data if data is not None else {}, "")
+        _validate(scenario)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    return scenario
+
+
+def bundled_scenarios() -> list[str]:
+    folder = resources.files("panpin.simulator") / "scenarios"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a bundled scenario by name (``demo``, ``panorama``) or a YAML file by path."""
+    path = Path(name_or_path)
+    if isinstance(name_or_path, Path) or path.suffix in (".yaml", ".yml") or "/" in str(path):
+        if not path.is_file():
+            raise ScenarioError(f"{path}: no such scenario file")
+        text = path.read_text(encoding="utf-8")
+        source = str(path)
+    else:
+        resource = resources.files("panpin.simulator") / "scenarios" / f"{name_or_path}.yaml"
+        if not resource.is_file():
+            known = ", ".join(bundled_scenarios())
+            raise ScenarioError(f"unknown scenario {name_or_path!r} (bundled: {known})")
+        text = resource.read_text(encoding="utf-8")
+        source = f"{name_or_path}.yaml"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}: invalid YAML: {exc}") from None
+    return scenario_from_dict(data, source)
