@@ -233,4 +233,41 @@ def scan_for_plan(
     ``thresholds.window``. Incremental (``run``): new logs since the stored watermark are folded
     into the evidence history, and the candidates are that history over the policy's window.
     """
-    raise NotImplementedError  # wired to panpin.logs once the scan module lands
+    from panpin.commands.scan import candidate_dict
+    from panpin.device import device_clock
+    from panpin.logs import format_time, scan_device
+    from panpin.state import StateDB
+
+    signals = [*policy.signals.strong, *policy.signals.weak]
+    window = policy.thresholds.window
+    state = StateDB(state_path) if incremental else None
+    result = scan_device(
+        api,
+        since=since or window.text,
+        until=until,
+        signals=signals,
+        user_filter=None,
+        max_logs=None,
+        location=device.location,
+        state=state,
+        incremental=incremental,
+    )
+    candidates = list(result.candidates)
+    window_start = None
+    if state is not None:
+        # Thresholds count over the policy's window across runs, not just this run's new logs.
+        window_start = format_time(device_clock(api) - window.delta)
+        candidates = state.evidence_window(
+            system_info(api).serial, window_start, location=str(device.location)
+        )
+    doc: dict[str, Any] = {
+        "query": result.query,
+        "logs_read": result.logs_read,
+        "since": since or window.text,
+        "until": until,
+        "incremental": incremental,
+        "window_start": window_start,
+        "candidates": [candidate_dict(c) for c in candidates],
+        "rejected": [{"value": r.value, "reason": r.reason} for r in result.rejected],
+    }
+    return candidates, doc
