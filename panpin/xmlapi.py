@@ -507,6 +507,10 @@ def iterparse(
     """
     parser = etree.XMLPullParser(
         events=("start", "end"),
+        # Filter events in C: a log page has ~70 fields per entry, and a Python loop over every
+        # one of their events costs more than the parse itself. The root is always included so
+        # its status can be checked as soon as it opens.
+        tag=("response", *tags),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -538,10 +542,13 @@ def iterparse(
                     element.clear()
                     if parent is not None:
                         parent.remove(element)
-        parser.close()
+        closed = parser.close()
     except etree.XMLSyntaxError as exc:
         raise errors.ResponseError(f"the device sent malformed XML: {exc}") from None
     if root is None:
+        if isinstance(closed, etree._Element):
+            # The tag filter hides any root but <response>; name it for the error.
+            raise errors.ResponseError(f"unexpected root element <{closed.tag}>")
         raise errors.ResponseError("the device sent an empty answer")
     if error_envelope:
         check_envelope(root)

@@ -98,6 +98,4 @@ def test_unknown_keys_refused(tmp_path: Path) -> None:
 def test_insecure_and_fingerprint_contradict() -> None:
     s = load_settings(None)
     with pytest.raises(SettingsError):
-        resolve_device(
-            s, None, Overrides(host="h", insecure=True, fingerprint="ab" * 32), env={}
-        )
+        resolve_device(s, None, Overrides(host="h", insecure=True, fingerprint="ab" * 32), env={})

@@ -143,7 +143,9 @@ def test_commit_in_progress_without_code_is_busy() -> None:
 
 
 def test_nested_line_and_failure_status() -> None:
-    body = b"<response status = 'failure'><msg><line><line>User unknown</line></line></msg></response>"
+    body = (
+        b"<response status = 'failure'><msg><line><line>User unknown</line></line></msg></response>"
+    )
     with pytest.raises(errors.ApiError) as info:
         check_envelope(parse_xml(body))
     assert "User unknown" in str(info.value)

@@ -1,0 +1,314 @@
+"""``panpin scan``: query the Decryption log (or read a CSV export) and aggregate candidates."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from panpin import errors
+from panpin.commands.common import global_options, one_device, open_api, settings
+from panpin.output import emit, format_option, message, render_rows, resolve_format
+
+if TYPE_CHECKING:
+    from panpin.evidence import Candidate, ScanResult
+
+TABLE_COLUMNS = (
+    "host",
+    "hits",
+    "clients",
+    "errors",
+    "apps",
+    "first_seen",
+    "last_seen",
+    "devices",
+    "covered_by",
+)
+
+
+def candidate_dict(c: Candidate) -> dict[str, Any]:
+    """One candidate as in DESIGN.md's ``scan --format json``; ``clients`` is a count there."""
+    return {
+        "host": c.host,
+        "hits": c.hits,
+        "clients": len(c.clients),
+        "errors": dict(c.errors),
+        "apps": list(c.apps),
+        "first_seen": c.first_seen,
+        "last_seen": c.last_seen,
+        "devices": list(c.devices),
+        "covered_by": c.covered_by,
+        # Extras, after the required keys.
+        "users": list(c.users),
+        "rules": list(c.rules),
+        "sample_log_ids": list(c.sample_log_ids),
+    }
+
+
+def result_dict(result: ScanResult) -> dict[str, Any]:
+    """The one JSON object ``scan --format json`` prints (required keys first, extras after)."""
+    return {
+        "query": result.query,
+        "logs_read": result.logs_read,
+        "candidates": [candidate_dict(c) for c in result.candidates],
+        "rejected": [
+            {"value": r.value, "reason": r.reason, "count": r.count} for r in result.rejected
+        ],
+        "truncated": result.truncated,
+        "since": result.since,
+        "until": result.until,
+    }
+
+
+def render_result(result: ScanResult, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(result_dict(result), indent=2) + "\n"
+    rows = [candidate_dict(c) for c in result.candidates]
+    return render_rows(rows, TABLE_COLUMNS, fmt)
+
+
+def _summary(result: ScanResult, quiet: bool) -> None:
+    message(
+        f"panpin: read {result.logs_read} log entries; {len(result.candidates)} candidate "
+        f"host(s); {len(result.rejected)} rejected value(s)",
+        quiet=quiet,
+    )
+    for r in result.rejected[:10]:
+        message(f"panpin: rejected {r.value!r} ({r.reason}) x{r.count}", quiet=quiet)
+    if len(result.rejected) > 10:
+        message(f"panpin: ... and {len(result.rejected) - 10} more rejected", quiet=quiet)
+    if result.truncated:
+        # Always said, even with -q: the evidence is incomplete.
+        click.echo(
+            f"panpin: warning: stopped at --max-logs {result.logs_read}; the window holds more "
+            "entries (the evidence is incomplete)",
+            err=True,
+        )
+
+
+class _Progress:
+    """An entries-read counter on stderr, only when stderr is a terminal (cron stays quiet)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = False
+
+    def callback(self) -> Callable[[int], None] | None:
+        if not self.enabled:
+            return None
+
+        def show(count: int) -> None:
+            self.shown = True
+            click.echo(f"\rpanpin: {count} log entries read", err=True, nl=False)
+
+        return show
+
+    def done(self) -> None:
+        if self.shown:
+            self.shown = False
+            click.echo("", err=True)
+
+
+def _scan_csv(
+    path: str,
+    *,
+    since: str | None,
+    until: str | None,
+    signals: Sequence[str],
+    max_logs: int | None,
+) -> ScanResult:
+    """The evidence of a web-UI CSV export. Durations count back from THIS machine's clock."""
+    from panpin.csvlog import read_csv
+    from panpin.evidence import Aggregator, ScanResult
+    from panpin.logs import build_query, parse_when, validate_signals
+
+    chosen = validate_signals(signals)
+    now = datetime.now()
+    start = parse_when(since, now=now, option="--since") if since else None
+    end = parse_when(until, now=now, option="--until") if until else None
+    aggregator = Aggregator(signals=chosen)
+    stats = read_csv(path, sink=aggregator.add, since=start, until=end, max_logs=max_logs)
+    return ScanResult(
+        # The query a device would have been asked; applied here to the file's rows.
+        query=build_query(chosen, since=start, until=end),
+        logs_read=stats.read,
+        candidates=aggregator.candidates(),
+        rejected=aggregator.rejected(),
+        truncated=stats.truncated,
+        since=start,
+        until=end,
+    )
+
+
+@click.command()
+@click.option(
+    "--since",
+    metavar="D",
+    help="Window start: a duration back from the device clock (24h, 7d, 30m) or "
+    "'YYYY/MM/DD HH:MM:SS' device-local time. Default 7d (CSV: the whole file).",
+)
+@click.option("--until", metavar="T", help="Window end, like --since (default: open).")
+@click.option(
+    "--signal",
+    "signals",
+    multiple=True,
+    metavar="NAME",
+    help="TLS alert to look for in the error text; repeatable "
+    "(default: UnknownCA, BadCertificate).",
+)
+@click.option(
+    "--filter",
+    "user_filter",
+    metavar="EXPR",
+    help='Extra PAN-OS log filter, ANDed with the query, e.g. "( addr.src in 10.1.0.0/16 )".',
+)
+@click.option(
+    "--max-logs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Read at most N entries (the output says when the window held more).",
+)
+@format_option
+@click.option("--output", metavar="FILE", help="Write the result here instead of stdout.")
+@click.option(
+    "--incremental/--no-incremental",
+    default=False,
+    help="Start at the stored watermark and advance it; keep the evidence for windowed thresholds.",
+)
+@click.option(
+    "--from-csv",
+    "from_csv",
+    metavar="FILE",
+    help="Read a Decryption log exported as CSV from the web UI instead of a device.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long one log query job may run before it is cancelled.",
+)
+@click.pass_context
+def scan(
+    ctx: click.Context,
+    since: str | None,
+    until: str | None,
+    signals: tuple[str, ...],
+    user_filter: str | None,
+    max_logs: int | None,
+    fmt: str | None,
+    output: str | None,
+    incremental: bool,
+    from_csv: str | None,
+    timeout: float,
+) -> None:
+    """Query the Decryption log for TLS failures that signal certificate pinning.
+
+    Counts, per host (SNI, else certificate CN), the entries whose error names a signal, their
+    distinct clients, alerts, apps, first/last seen and devices, and which exclusion entry already
+    covers it. Against Panorama, reads Panorama's log store and lists the firewalls per host.
+    Reads only; nothing on the device changes. Host values that are no valid DNS name are listed
+    under "rejected", never as candidates.
+    """
+    from panpin.logs import check_user_filter, check_when, validate_signals
+
+    opts = global_options(ctx)
+    # Bad input is refused before anything talks to the device.
+    chosen = validate_signals(signals)
+    for text, option in ((since, "--since"), (until, "--until")):
+        if text:
+            check_when(text, option)
+    if user_filter is not None:
+        check_user_filter(user_filter)
+    fmt = resolve_format(fmt, None if output in (None, "-") else _NotATerminal())
+    progress = _Progress(sys.stderr.isatty() and not opts.quiet)
+
+    if from_csv is not None:
+        if incremental:
+            raise click.UsageError(
+                "--incremental reads a device; it cannot be used with --from-csv"
+            )
+        if user_filter is not None:
+            raise click.UsageError(
+                "--filter is a PAN-OS query for the device; it cannot be applied to --from-csv"
+            )
+        result = _scan_csv(from_csv, since=since, until=until, signals=chosen, max_logs=max_logs)
+    else:
+        result = _scan_live(
+            ctx,
+            since=since,
+            until=until,
+            signals=chosen,
+            user_filter=user_filter,
+            max_logs=max_logs,
+            incremental=incremental,
+            timeout=timeout,
+            progress=progress,
+        )
+    progress.done()
+    text = render_result(result, fmt)
+    try:
+        emit(text, output)
+    except OSError as exc:
+        raise errors.InputError(f"--output {output}: {exc.strerror or exc}") from None
+    _summary(result, opts.quiet)
+
+
+class _NotATerminal:
+    """Stand-in stream for --output FILE: a file is never a terminal, so the default is json."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _scan_live(
+    ctx: click.Context,
+    *,
+    since: str | None,
+    until: str | None,
+    signals: Sequence[str],
+    user_filter: str | None,
+    max_logs: int | None,
+    incremental: bool,
+    timeout: float,
+    progress: _Progress,
+) -> ScanResult:
+    from panpin.jobs import Backoff
+    from panpin.logs import DEFAULT_SINCE, LOG_BACKOFF, scan_device
+
+    device = one_device(ctx)
+    backoff = Backoff(
+        initial=LOG_BACKOFF.initial,
+        factor=LOG_BACKOFF.factor,
+        maximum=LOG_BACKOFF.maximum,
+        deadline=timeout,
+    )
+    kwargs: dict[str, Any] = {
+        "since": since or DEFAULT_SINCE,
+        "until": until,
+        "signals": signals,
+        "user_filter": user_filter,
+        "max_logs": max_logs,
+        "location": device.location,
+        "progress": progress.callback(),
+        "backoff": backoff,
+    }
+    if not incremental:
+        with open_api(device) as api:
+            try:
+                return scan_device(api, **kwargs)
+            finally:
+                progress.done()
+    from panpin.state import StateDB, run_lock
+
+    state_path = settings(ctx).state
+    with run_lock(state_path), open_api(device) as api:
+        try:
+            return scan_device(api, state=StateDB(state_path), incremental=True, **kwargs)
+        finally:
+            progress.done()

@@ -1,0 +1,701 @@
+"""The Decryption log: filter-query builder, paged log jobs, streaming parse of entries.
+
+Pure parts (query building, ``--since``/``--until`` parsing, reading one poll answer) are free of
+I/O. :func:`read_logs` talks to the device, and only through :mod:`panpin.xmlapi`.
+
+How a window is read (reference §3):
+
+* one log job per page: ``type=log&log-type=decryption&nlogs=5000&dir=forward&skip=N&query=...``;
+  ``dir=forward`` gives oldest-first, so logs arriving during the scan land after the pages
+  already read instead of shifting them;
+* each job is polled with ``action=get`` under a deadline, the interval growing from 0.5 s by
+  x1.5 up to 2 s (pango warns that polling faster than every 2 s slows PAN-OS down; pan-python
+  starts at 0.5 s, so short jobs still finish quickly);
+* every poll answer is parsed as it arrives. ``<job><status>`` precedes ``<log>`` in the document,
+  so by the time ``<logs>`` opens we know whether this answer is the final one (``FIN`` and, when
+  the attribute is there, ``progress="100"`` — Panorama may say FIN while its collectors still
+  answer). Entries of a final answer are handed to the caller one at a time and freed; any other
+  answer is abandoned at ``<logs>`` and the job polled again;
+* a job we give up on (deadline, Ctrl-C, any error) is deleted with ``action=finish``;
+* pages continue with ``skip += count`` until one returns fewer than ``nlogs`` entries. Entries
+  are deduplicated by ``serial/seqno`` (falling back to ``logid``) against the previous and the
+  current page, which is where an insertion into the window or a retried page could repeat them;
+  the memory this costs is bounded by two pages, not by the size of the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from panpin import errors
+from panpin.jobs import Backoff
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+    from panpin.device import DeviceInfo
+    from panpin.evidence import ScanResult
+    from panpin.settings import Location
+    from panpin.state import StateDB, Watermark
+    from panpin.xmlapi import XmlApi
+
+log = logging.getLogger("panpin.logs")
+
+LOG_TYPE = "decryption"
+NLOGS = 5000  # the PAN-OS maximum per job (reference §3.1)
+DEFAULT_SIGNALS: tuple[str, ...] = ("UnknownCA", "BadCertificate")
+TIME_FORMAT = "%Y/%m/%d %H:%M:%S"
+
+# Per job: a Decryption-log query over a week on a busy firewall can take minutes.
+LOG_BACKOFF = Backoff(initial=0.5, factor=1.5, maximum=2.0, deadline=300.0)
+
+# How often a poll may fail transiently (connection lost, session timed out, 5xx after the
+# transport's own retries) before the scan gives up, and how often a page is restarted with a new
+# job when the device forgot the old one (PAN-OS deletes a job once its result was fetched, so a
+# fetch cut off half-way can leave nothing to poll).
+_POLL_RETRIES = 3
+_PAGE_RESTARTS = 2
+
+# The entry fields panpin reads; everything else in an entry is skipped while parsing.
+LOG_FIELDS = frozenset(
+    {
+        "receive_time",
+        "serial",
+        "seqno",
+        "src",
+        "srcuser",
+        "app",
+        "rule",
+        "policy_name",
+        "sni",
+        "cn",
+        "error",
+        "err_index",
+        "device_name",
+    }
+)
+
+_LOG_FIELD_TAGS = tuple(sorted(LOG_FIELDS))
+
+LogEntry = Mapping[str, str]
+
+# --- query building (pure) -----------------------------------------------------------------------
+
+_SIGNAL_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_TIME_RE = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}$")
+
+
+def validate_signal(name: str) -> str:
+    """A signal is a TLS alert name (``UnknownCA``); anything else is refused before a query."""
+    if not isinstance(name, str) or not _SIGNAL_RE.match(name):
+        raise errors.InputError(
+            f"--signal {name!r}: a signal is a TLS alert name of letters, digits and '_' "
+            "(e.g. UnknownCA, BadCertificate)"
+        )
+    return name
+
+
+def validate_signals(names: Iterable[str]) -> tuple[str, ...]:
+    """Validated, de-duplicated signals in their given order; empty means the defaults."""
+    chosen = tuple(dict.fromkeys(validate_signal(n) for n in names))
+    return chosen or DEFAULT_SIGNALS
+
+
+def quote(value: str) -> str:
+    """A PAN-OS filter value in single quotes: ``'`` becomes ``\\'`` (as pan-os-python writes it).
+
+    A backslash is doubled as well: otherwise a value ending in ``\\`` would escape the closing
+    quote and swallow the rest of the query.
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise errors.InputError(f"filter value {value[:40]!r} contains control characters")
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def check_user_filter(expr: str) -> str:
+    """Refuse a ``--filter`` that could escape the parentheses panpin wraps it in.
+
+    ``a eq b) or (receive_time geq '1970/01/01 00:00:00'`` would otherwise widen the time window.
+    Parentheses must balance outside quoted values and every quote must close.
+    """
+    text = expr.strip()
+    if not text:
+        raise errors.InputError("--filter is empty")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise errors.InputError("--filter contains control characters")
+    depth = 0
+    i = 0
+    quote_start = -1
+    while i < len(text):
+        ch = text[i]
+        if quote_start >= 0:
+            if ch == "\\" and i + 1 < len(text):
+                i += 2
+                continue
+            if ch == "'":
+                quote_start = -1
+        elif ch == "'":
+            quote_start = i
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise errors.InputError(
+                    f"--filter: unbalanced ')' at position {i} in {text[:200]!r}"
+                )
+        i += 1
+    if quote_start >= 0:
+        raise errors.InputError(
+            f"--filter: quote opened at position {quote_start} is never closed in {text[:200]!r}"
+        )
+    if depth:
+        raise errors.InputError(f"--filter: {depth} '(' never closed in {text[:200]!r}")
+    return text
+
+
+def signal_query(signals: Sequence[str]) -> str:
+    """``( error contains 'UnknownCA' ) or ( error contains 'BadCertificate' )``.
+
+    The error text is free text whose suffix varies (``. CA Issuer URL: ...``), so ``contains``,
+    never ``eq`` (reference §4.2).
+    """
+    chosen = validate_signals(signals)
+    return " or ".join(f"( error contains {quote(s)} )" for s in chosen)
+
+
+def _check_time(value: str, what: str) -> str:
+    if not _TIME_RE.match(value):
+        raise errors.InputError(f"{what} {value!r}: expected YYYY/MM/DD HH:MM:SS")
+    return value
+
+
+def build_query(
+    signals: Sequence[str],
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    user_filter: str | None = None,
+) -> str:
+    """The Decryption-log query: the signals, ANDed with the window and the user's filter.
+
+    ``since``/``until`` are device-local ``YYYY/MM/DD HH:MM:SS`` (both ends inclusive). Without a
+    window or filter the result is the bare signal query.
+    """
+    signal_part = signal_query(signals)
+    parts: list[str] = []
+    if since is not None:
+        parts.append(f"( receive_time geq {quote(_check_time(since, '--since'))} )")
+    if until is not None:
+        parts.append(f"( receive_time leq {quote(_check_time(until, '--until'))} )")
+    if user_filter is not None:
+        parts.append(f"( {check_user_filter(user_filter)} )")
+    if not parts:
+        return signal_part
+    return " and ".join([f"( {signal_part} )", *parts])
+
+
+# --- --since / --until (pure) --------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_STAMP_FORMATS = (TIME_FORMAT, "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%Y-%m-%d")
+
+
+def is_duration(text: str) -> bool:
+    return bool(_DURATION_RE.match(text))
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``24h``, ``7d``, ``30m``, ``90s``, ``2w`` → timedelta; ``None`` if ``text`` is none."""
+    match = _DURATION_RE.match(text)
+    if not match:
+        return None
+    return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2].lower()])
+
+
+def parse_stamp(text: str) -> datetime | None:
+    """A timestamp in the PAN-OS form (or ISO, or a bare date) → naive datetime; else ``None``."""
+    value = text.strip()
+    for fmt in _STAMP_FORMATS:
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def format_time(value: datetime) -> str:
+    return value.strftime(TIME_FORMAT)
+
+
+def check_when(text: str, option: str = "--since") -> str:
+    """Refuse a malformed ``--since``/``--until`` before anything talks to the device."""
+    if parse_duration(text) is None and parse_stamp(text) is None:
+        raise errors.InputError(
+            f"{option} {text!r}: expected a duration (24h, 7d, 30m) or a timestamp "
+            "YYYY/MM/DD HH:MM:SS"
+        )
+    return text
+
+
+def parse_when(text: str, *, now: datetime | None, option: str = "--since") -> str:
+    """``--since``/``--until`` → device-local ``YYYY/MM/DD HH:MM:SS``.
+
+    A duration counts back from ``now``, which must be the DEVICE's clock (log times are the
+    device's local time); a timestamp is taken as device-local as it is.
+    """
+    check_when(text, option)
+    delta = parse_duration(text)
+    if delta is not None:
+        if now is None:
+            raise errors.InputError(f"{option} {text!r}: a duration needs the device clock")
+        return format_time(now - delta)
+    stamp = parse_stamp(text)
+    assert stamp is not None  # check_when said it is one or the other
+    return format_time(stamp)
+
+
+# --- one poll answer (pure over parse events) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollAnswer:
+    """What one ``action=get`` answer said. ``entries`` counts those handed to the sink."""
+
+    status: str
+    progress: int | None
+    final: bool
+    entries: int
+
+
+def entry_id(entry: LogEntry) -> str | None:
+    """A log entry's identity: ``serial/seqno`` (seqno is per firewall), else its ``logid``."""
+    serial = entry.get("serial", "")
+    seqno = entry.get("seqno", "")
+    if seqno:
+        return f"{serial}/{seqno}"
+    logid = entry.get("logid", "")
+    return f"logid:{logid}" if logid else None
+
+
+def entry_fields(element: etree._Element) -> dict[str, str]:
+    """The fields panpin reads from one ``<entry>`` element, plus ``logid``."""
+    out = {"logid": element.get("logid", "")}
+    # iterchildren(*tags) filters in C; an entry has ~70 fields and panpin reads 13.
+    for child in element.iterchildren(*_LOG_FIELD_TAGS):
+        out[str(child.tag)] = child.text or ""
+    return out
+
+
+def _progress_of(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return None
+
+
+def read_answer(
+    events: Iterator[tuple[str, etree._Element]], on_entry: Callable[[dict[str, str]], None]
+) -> PollAnswer:
+    """Consume the parse events of one ``action=get`` answer.
+
+    Entries reach ``on_entry`` only when the answer is final (FIN, progress 100 when given).
+    A non-final answer is abandoned as soon as ``<logs>`` opens, so a half-done Panorama result
+    is never read. ``on_entry`` may raise to stop early; the exception propagates.
+    """
+    status = ""
+    progress: int | None = None
+    final: bool | None = None
+    in_logs = False
+    count = 0
+    for event, element in events:
+        tag = element.tag
+        if tag == "job" and event == "end":
+            status = (element.findtext("status") or "").strip().upper()
+        elif tag == "logs":
+            if event == "end":
+                in_logs = False
+                continue
+            progress = _progress_of(element.get("progress"))
+            final = status == "FIN" and (progress is None or progress >= 100)
+            if not final:
+                break
+            in_logs = True
+        elif tag == "entry" and event == "end" and in_logs:
+            # Only <logs> holds log entries; the trailing <meta><devices> has <entry> elements too.
+            on_entry(entry_fields(element))
+            count += 1
+    if final is None:
+        # No <logs> at all: a pending job (the docs' example omits <log> while pending), or a
+        # finished job that matched nothing.
+        final = status == "FIN"
+    return PollAnswer(status=status, progress=progress, final=final, entries=count)
+
+
+# --- reading from the device ---------------------------------------------------------------------
+
+
+class LogJobApi(Protocol):
+    """The part of :class:`panpin.xmlapi.XmlApi` that log jobs use."""
+
+    def log_start(
+        self, log_type: str, query: str, *, nlogs: int, skip: int = 0, direction: str = "forward"
+    ) -> str: ...
+
+    def stream(
+        self, params: Mapping[str, str], *, timeout: float | None = None
+    ) -> AbstractContextManager[Iterator[bytes]]: ...
+
+    def log_finish(self, job_id: str) -> None: ...
+
+
+@dataclass
+class ReadStats:
+    """What :func:`read_logs` did. ``logs_read`` counts distinct entries handed to the sink."""
+
+    logs_read: int = 0
+    duplicates: int = 0
+    pages: int = 0
+    jobs: int = 0
+    truncated: bool = False
+
+
+class _CapReached(Exception):
+    """Raised inside a page when ``max_logs`` entries have been read."""
+
+
+_TRANSIENT_POLL = (errors.ConnectError, errors.SessionTimedOut, errors.ServerUnavailable)
+
+
+def run_log_job(
+    api: LogJobApi,
+    query: str,
+    *,
+    skip: int,
+    nlogs: int,
+    on_entry: Callable[[dict[str, str]], None],
+    backoff: Backoff = LOG_BACKOFF,
+    sleep: Callable[[float], None] = time.sleep,
+    on_job: Callable[[str], None] | None = None,
+) -> int:
+    """Start one log job, poll it to its final answer and stream its entries to ``on_entry``.
+
+    Returns the number of entries the page held. Reads the device; writes nothing. Whatever ends
+    this early (the deadline → :class:`JobTimeout`, Ctrl-C, any error, ``on_entry`` raising)
+    deletes the job with ``action=finish``.
+    """
+    from panpin.xmlapi import iterparse
+
+    job_id = api.log_start(LOG_TYPE, query, nlogs=nlogs, skip=skip, direction="forward")
+    if on_job is not None:
+        on_job(job_id)
+    done = False
+    try:
+        started = time.monotonic()
+        interval = backoff.initial
+        failures = 0
+        last = PollAnswer(status="", progress=None, final=False, entries=0)
+        while True:
+            try:
+                with api.stream({"type": "log", "action": "get", "job-id": job_id}) as chunks:
+                    last = read_answer(iterparse(chunks, tags=("job", "logs", "entry")), on_entry)
+                failures = 0
+            except _TRANSIENT_POLL:
+                failures += 1
+                if failures > _POLL_RETRIES:
+                    raise
+            if last.final and failures == 0:
+                done = True
+                return last.entries
+            if time.monotonic() - started + interval > backoff.deadline:
+                progress = "?" if last.progress is None else f"{last.progress}%"
+                raise errors.JobTimeout(
+                    f"log query job {job_id} did not finish within {backoff.deadline:g}s "
+                    f"(status {last.status or '?'}, progress {progress}); cancelled it",
+                    job_id=job_id,
+                )
+            sleep(interval)
+            interval = min(interval * backoff.factor, backoff.maximum)
+    finally:
+        if not done:
+            api.log_finish(job_id)
+
+
+def read_logs(
+    api: LogJobApi,
+    query: str,
+    *,
+    sink: Callable[[LogEntry], None],
+    max_logs: int | None = None,
+    known_ids: Collection[str] = (),
+    backoff: Backoff = LOG_BACKOFF,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[int], None] | None = None,
+    nlogs: int = NLOGS,
+) -> ReadStats:
+    """Read every Decryption-log entry matching ``query`` (oldest first) into ``sink``.
+
+    Pages of ``nlogs`` with ``skip``; each distinct entry reaches ``sink`` once. ``known_ids``
+    (the incremental watermark's entries at its boundary second) are skipped like duplicates.
+    ``max_logs`` caps the distinct entries read; ``truncated`` says the cap cut the window short.
+    ``progress`` gets the running count. Reads the device; writes nothing.
+    """
+    if not 1 <= nlogs <= NLOGS:
+        raise ValueError(f"nlogs must be 1..{NLOGS}")
+    if max_logs is not None and max_logs < 1:
+        raise errors.InputError("--max-logs must be at least 1")
+    stats = ReadStats()
+    known = frozenset(known_ids)
+    previous: set[str] = set()
+    current: set[str] = set()
+
+    def on_entry(entry: dict[str, str]) -> None:
+        if max_logs is not None and stats.logs_read >= max_logs:
+            stats.truncated = True
+            raise _CapReached
+        key = entry_id(entry)
+        if key is not None:
+            if key in known or key in previous or key in current:
+                stats.duplicates += 1
+                return
+            current.add(key)
+        stats.logs_read += 1
+        sink(entry)
+        if progress is not None and stats.logs_read % 1000 == 0:
+            progress(stats.logs_read)
+
+    skip = 0
+    while True:
+        page_size = nlogs
+        if max_logs is not None:
+            # Read no more than the cap needs, plus the boundary entries we will drop, plus one:
+            # that one tells a window cut by the cap from one that ends exactly at it.
+            page_size = max(1, min(nlogs, max_logs - stats.logs_read + len(known) + 1))
+        restarts = 0
+        while True:
+            stats.jobs += 1
+            try:
+                count = run_log_job(
+                    api,
+                    query,
+                    skip=skip,
+                    nlogs=page_size,
+                    on_entry=on_entry,
+                    backoff=backoff,
+                    sleep=sleep,
+                )
+            except _CapReached:
+                stats.pages += 1
+                if progress is not None:
+                    progress(stats.logs_read)
+                return stats
+            except errors.NotPresent:
+                # The device forgot the job (e.g. a fetch was cut off after PAN-OS deleted it):
+                # run the page again; the per-page ids keep what was read from counting twice.
+                restarts += 1
+                if restarts > _PAGE_RESTARTS:
+                    raise
+                continue
+            break
+        stats.pages += 1
+        if progress is not None:
+            progress(stats.logs_read)
+        if count < page_size:
+            return stats
+        if max_logs is not None and stats.logs_read >= max_logs:
+            # A full page ended exactly at the cap: more entries may exist beyond it.
+            stats.truncated = True
+            return stats
+        skip += count
+        previous, current = current, set()
+
+
+# --- the scan ------------------------------------------------------------------------------------
+
+DEFAULT_SINCE = "7d"
+
+
+def scan_device(
+    api: XmlApi,
+    *,
+    since: str | None,
+    until: str | None,
+    signals: Sequence[str],
+    user_filter: str | None,
+    max_logs: int | None,
+    location: Location | str | None,
+    state: StateDB | None = None,
+    incremental: bool = False,
+    progress: Callable[[int], None] | None = None,
+    device_key: str | None = None,
+    backoff: Backoff = LOG_BACKOFF,
+    sleep: Callable[[float], None] = time.sleep,
+    info: DeviceInfo | None = None,
+) -> ScanResult:
+    """Scan one device's Decryption log (a firewall's, or Panorama's store) into candidates.
+
+    ``since``/``until``: durations count back from the device's own clock (``show clock``), or
+    device-local timestamps; ``None`` leaves that end open. ``location`` is where the exclusion list
+    is read to fill ``covered_by`` (``None``: not read).
+
+    ``incremental`` (needs ``state``): start at the stored watermark of (device, location) — or at
+    ``since`` when that is later, or on the first run — drop the entries already read at the
+    watermark's second, then in one transaction fold the new evidence into the daily history,
+    advance the watermark and record the run. The caller holds the run lock. Without it, the state
+    is neither read nor written.
+
+    Reads the device (system info, clock, log jobs, the list); never writes to it. ``device_key``
+    names the device in the state database (default: its serial).
+    """
+    from panpin.device import device_clock, system_info
+    from panpin.evidence import Aggregator, ScanResult
+    from panpin.settings import Location
+    from panpin.state import Watermark
+
+    chosen = validate_signals(signals)
+    if user_filter is not None:
+        check_user_filter(user_filter)
+    if max_logs is not None and max_logs < 1:
+        raise errors.InputError("--max-logs must be at least 1")
+    if incremental and state is None:
+        raise errors.InputError("an incremental scan needs the state database")
+    if isinstance(location, str):
+        location = Location.parse(location)
+    for text, option in ((since, "--since"), (until, "--until")):
+        if text:
+            check_when(text, option)
+
+    info = info or system_info(api)
+    if info.kind == "panorama":
+        # Panorama answers log queries from its own store (no `target`): every managed
+        # firewall's entries, told apart by serial. Its exclusion lists live in templates.
+        log.info("%s is a Panorama: reading its log store", info.hostname or api.conn.host)
+        if location is not None and not location.on_panorama:
+            log.warning(
+                "covered_by is read from %s on Panorama; use --location template:NAME or "
+                "template-stack:NAME for the list the firewalls get",
+                location,
+            )
+    clock: datetime | None = None
+
+    def when(text: str, option: str) -> str:
+        nonlocal clock
+        if is_duration(text) and clock is None:
+            clock = device_clock(api)
+        return parse_when(text, now=clock, option=option)
+
+    start = when(since, "--since") if since else None
+    end = when(until, "--until") if until else None
+    if start is not None and end is not None and start > end:
+        raise errors.InputError(f"--since {start} is after --until {end}")
+
+    key = device_key or info.serial or api.conn.host
+    where = str(location) if location is not None else "shared"
+    known: frozenset[str] = frozenset()
+    mark: Watermark | None = None
+    if incremental:
+        assert state is not None
+        mark = state.watermark(key, where)
+        if mark is not None and (start is None or mark.receive_time >= start):
+            start = mark.receive_time
+            known = mark.seen_ids
+    query = build_query(chosen, since=start, until=end, user_filter=user_filter)
+
+    aggregator = Aggregator(signals=chosen, by_day=incremental)
+    edge = _Boundary(mark)
+
+    def sink(entry: LogEntry) -> None:
+        aggregator.add(entry)
+        edge.see(entry)
+
+    run_id = state.start_run(key, where) if incremental and state is not None else None
+    try:
+        stats = read_logs(
+            api,
+            query,
+            sink=sink,
+            max_logs=max_logs,
+            known_ids=known,
+            backoff=backoff,
+            sleep=sleep,
+            progress=progress,
+        )
+        names = _covering_names(api, location)
+    except BaseException as exc:
+        if state is not None and run_id is not None:
+            result = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
+            state.finish_run(run_id, logs_read=aggregator.entries, result=result, detail=str(exc))
+        raise
+    if state is not None and run_id is not None:
+        with state.transaction() as db:
+            state.add_evidence(key, where, aggregator.daily(), db=db)
+            if edge.time:
+                state.set_watermark(
+                    key, where, Watermark(edge.time, frozenset(edge.ids)), query=query, db=db
+                )
+            state.finish_run(
+                run_id,
+                logs_read=stats.logs_read,
+                result="truncated" if stats.truncated else "ok",
+                db=db,
+            )
+    if aggregator.rejected_overflow:
+        log.warning(
+            "%d more entries had values that are no host name (not listed)",
+            aggregator.rejected_overflow,
+        )
+    return ScanResult(
+        query=query,
+        logs_read=stats.logs_read,
+        candidates=aggregator.candidates(names),
+        rejected=aggregator.rejected(),
+        truncated=stats.truncated,
+        since=start,
+        until=end,
+    )
+
+
+class _Boundary:
+    """Tracks the newest receive second read and the ids read at it: the next watermark."""
+
+    def __init__(self, mark: Watermark | None) -> None:
+        self.time = mark.receive_time if mark else ""
+        self.ids: set[str] = set(mark.seen_ids) if mark else set()
+
+    def see(self, entry: LogEntry) -> None:
+        when = (entry.get("receive_time") or "").strip()
+        if not _TIME_RE.match(when) or when < self.time:
+            return
+        if when > self.time:
+            self.time = when
+            self.ids = set()
+        key = entry_id(entry)
+        if key is not None:
+            self.ids.add(key)
+
+
+def _covering_names(api: XmlApi, location: Location | None) -> list[str]:
+    """Names of the live entries (``exclude: yes``) of the list at ``location``."""
+    if location is None:
+        return []
+    from panpin.exclusions import read_list
+
+    try:
+        entries = read_list(api, location)
+    except errors.ApiError as exc:
+        # A log-reader role may lack config rights; the scan is still worth having.
+        log.warning(
+            "cannot read the exclusion list at %s (%s); covered_by left empty", location, exc
+        )
+        return []
+    return [e.name for e in entries if e.exclude]
