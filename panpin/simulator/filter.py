@@ -223,7 +223,9 @@ class _Parser:
             raise FilterError("unexpected end of query", len(self.query))
         if tok.kind == "lparen":
             self.take()
-            inner: Expr = self.parse_atom() if self.starts_atom() else self.parse_or()
+            # A group holds a whole expression: `( app eq ssl and sni eq x )` is a filter the web
+            # UI accepts, and a single atom is just the shortest such expression.
+            inner: Expr = self.parse_or()
             close = self.peek()
             if close is None or close.kind != "rparen":
                 pos = close.pos if close is not None else len(self.query)

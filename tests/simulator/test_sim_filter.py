@@ -198,3 +198,16 @@ def test_store_compiler_agrees_on_random_combinations() -> None:
             query = f"({query}) {rng.choice(['and', 'or'])} {neg}{part}"
         reference = flt.compile_for_mapping(flt.parse(query), FIELD_NAMES)
         assert list(store.query(query)) == [i for i, e in enumerate(entries) if reference(e)], query
+
+
+def test_group_holds_a_compound_expression() -> None:
+    from panpin.simulator.filter import parse as parse_filter
+
+    from panpin.simulator.filter import compile_for_mapping
+
+    pred = compile_for_mapping(
+        parse_filter("( app eq ssl and sni eq x.example ) or ( error contains 'UnknownCA' )")
+    )
+    assert pred({"app": "ssl", "sni": "x.example", "error": ""})
+    assert not pred({"app": "ssl", "sni": "y.example", "error": ""})
+    assert pred({"app": "web", "sni": "y.example", "error": "Received fatal alert UnknownCA"})
