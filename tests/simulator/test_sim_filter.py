@@ -201,9 +201,8 @@ def test_store_compiler_agrees_on_random_combinations() -> None:
 
 
 def test_group_holds_a_compound_expression() -> None:
-    from panpin.simulator.filter import parse as parse_filter
-
     from panpin.simulator.filter import compile_for_mapping
+    from panpin.simulator.filter import parse as parse_filter
 
     pred = compile_for_mapping(
         parse_filter("( app eq ssl and sni eq x.example ) or ( error contains 'UnknownCA' )")
