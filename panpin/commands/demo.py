@@ -43,7 +43,12 @@ def demo(keep: bool, panorama: bool) -> None:
     location = "template-stack:branch-stack" if panorama else "shared"
     try:
         with Simulator(scenario=load_scenario(scenario), workdir=workdir / "sim") as sim:
+            # An empty config of its own: a user's configs/panpin.yaml is never read or needed.
+            config = workdir / "panpin.yaml"
+            config.write_text("version: 1\n", encoding="utf-8")
             base = [
+                "--config",
+                str(config),
                 "--host",
                 sim.host,
                 "--ca-file",
