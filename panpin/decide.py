@@ -14,7 +14,9 @@ Each host gets exactly one decision; the first step that applies wins:
    plus weak-signal hits when the host has at least one strong hit; other alerts never count.
 6. the action of the first matching rule, else ``defaults.action``: ``review`` or ``allow``.
    An ``allow`` whose ``exclude_as`` does not cover the host, or whose fixed expiry date has passed,
-   becomes ``review``: never a silent add.
+   becomes ``review``: never a silent add. So does an ``allow`` by a rule with
+   ``require_confirmation: true`` unless ``confirmations`` (from a packet capture, see
+   :mod:`panpin.capture`) says ``confirmed`` for the host.
 
 Then, over the whole run: hosts allowed under the same entry name become ONE add; an exact-host
 add that a planned wildcard add covers is folded into it; an add that would also cover a host
@@ -70,6 +72,8 @@ DECISION_ACTIONS: Final[tuple[DecisionAction, ...]] = (
     "cut",
 )
 _ACTION_ORDER: Final = {action: i for i, action in enumerate(DECISION_ACTIONS)}
+# What panpin.capture says about a host; kept here so decide stays free of packet parsing.
+CONFIRMATION_STATUSES: Final = ("confirmed", "likely", "not-pinning", "not-seen")
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,12 @@ class Decision:
     covered_by: str | None = None
     counted_hits: int = 0
     clients: int = 0
+    # What a packet capture says about the host (confirmed, likely, not-pinning, not-seen), when
+    # decide() was given capture results for it.
+    confirmation: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "host": self.host,
             "action": self.action,
             "rule": self.rule,
@@ -103,6 +110,10 @@ class Decision:
             "counted_hits": self.counted_hits,
             "clients": self.clients,
         }
+        # Only present when a capture was consulted, so plans made without one keep their shape.
+        if self.confirmation is not None:
+            data["confirmation"] = self.confirmation
+        return data
 
 
 @dataclass(frozen=True)
@@ -274,16 +285,22 @@ def decide(
     *,
     today: date,
     change_id: str,
+    confirmations: Mapping[str, str] | None = None,
 ) -> DecisionSet:
     """Decide every candidate host and the entry changes that follow; pure, touches nothing.
 
     ``current_entries`` is the exclusion list as it is now at the location; ``today`` dates the
     expiry of added entries and finds expired ones; ``change_id`` goes into every added marker.
+    ``confirmations`` maps hosts to what a packet capture says (``confirmed``, ``likely``,
+    ``not-pinning``, ``not-seen``); ``None`` means no capture was given. Rules with
+    ``require_confirmation`` allow only ``confirmed`` hosts, and every decision whose host has a
+    result carries it in ``confirmation``.
     """
     if not CHANGE_ID_RE.match(change_id):
         # It is written into every marker, which is split on spaces: a caller bug, not input.
         raise ValueError(f"malformed change id {change_id!r}")
     view = _View.of(current_entries, today)
+    confirmed = _confirmations(confirmations)
     decisions: list[Decision] = []
     evidence: dict[str, _Evidence] = {}
     rejected: dict[str, str] = {}
@@ -300,7 +317,7 @@ def decide(
     allowed: list[_Allowed] = []
     blocked: dict[str, str] = {}  # host -> block rule
     for host in sorted(evidence):
-        outcome = _judge(evidence[host], policy, view, today)
+        outcome = _judge(evidence[host], policy, view, today, confirmed)
         if isinstance(outcome, _Allowed):
             allowed.append(outcome)
             continue
@@ -365,6 +382,11 @@ def decide(
             decisions.append(_member_decision(member, "cut", entry, f"{member.reason}; {reason}"))
 
     decisions = [_note_planned(d, adds) for d in decisions]
+    if confirmed is not None:
+        decisions = [
+            replace(d, confirmation=confirmed[d.host.lower()]) if d.host.lower() in confirmed else d
+            for d in decisions
+        ]
     decisions.sort(key=lambda d: (d.host, _ACTION_ORDER[d.action], d.reason))
     return DecisionSet(
         change_id=change_id,
@@ -376,7 +398,49 @@ def decide(
     )
 
 
-def _judge(ev: _Evidence, policy: Policy, view: _View, today: date) -> Decision | _Allowed:
+def _confirmations(raw: Mapping[str, str] | None) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    result: dict[str, str] = {}
+    for host, status in raw.items():
+        if status not in CONFIRMATION_STATUSES:
+            # A caller bug (the capture module only returns these), not user input.
+            raise ValueError(f"unknown confirmation status {status!r} for {host!r}")
+        try:
+            key = normalize_host(host)
+        except InvalidHost:
+            key = host.lower().rstrip(".")
+        result[key] = status
+    return result
+
+
+def _needs_confirmation(
+    rule: Rule | None, host: str, confirmed: dict[str, str] | None
+) -> str | None:
+    """Why an allow by ``rule`` must wait for a capture, or ``None`` when it may go ahead."""
+    if rule is None or not rule.require_confirmation:
+        return None
+    status = confirmed.get(host) if confirmed is not None else None
+    if status == "confirmed":
+        return None
+    if confirmed is None:
+        said = "no capture was given (plan --confirm CAPTURE)"
+    elif status is None:
+        said = "the capture does not cover this host"
+    else:
+        said = f"the capture says {status}"
+    return (
+        f"needs confirmation by capture: rule {rule.name!r} allows only confirmed hosts and {said}"
+    )
+
+
+def _judge(
+    ev: _Evidence,
+    policy: Policy,
+    view: _View,
+    today: date,
+    confirmed: dict[str, str] | None = None,
+) -> Decision | _Allowed:
     """Steps 2-6 of the module docstring for one host: a final decision, or an allow to group."""
     host = ev.host
     rule = policy.first_match(host, sorted(ev.apps), ev.errors)
@@ -440,6 +504,9 @@ def _judge(ev: _Evidence, policy: Policy, view: _View, today: date) -> Decision 
             f"{origin} would allow, but its expiry date {expires.isoformat()} has passed; "
             "update the policy",
         )
+    waiting = _needs_confirmation(rule, host, confirmed)
+    if waiting is not None:
+        return decision("review", f"{waiting}; {evidence_text}")
     return _Allowed(
         host, rule, name, expires, count.counted, clients, f"{origin} allows; {evidence_text}"
     )

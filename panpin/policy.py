@@ -167,6 +167,8 @@ class Rule:
     note: str | None = None
     index: int = 0
     line: int = 0
+    # Allow only hosts that a packet capture confirms (``panpin plan --confirm CAPTURE``).
+    require_confirmation: bool = False
 
 
 @dataclass(frozen=True)
@@ -349,6 +351,12 @@ class _Reader:
             self.problem(node, path, "must not be empty")
             return None
         return value
+
+    def boolean(self, node: yaml.Node, path: str) -> bool | None:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != _TAG_PREFIX + "bool":
+            self.problem(node, path, f"expected true or false, got {_kind(node)}")
+            return None
+        return bool(self._constructor.construct_object(node))
 
     def integer(self, node: yaml.Node, path: str, *, minimum: int) -> int | None:
         # YAML booleans are not integers here, even though Python's bool is an int.
@@ -633,7 +641,17 @@ class _Reader:
         section = self.mapping(
             node,
             path,
-            allowed=("name", "match", "action", "exclude_as", "ticket", "owner", "expires", "note"),
+            allowed=(
+                "name",
+                "match",
+                "action",
+                "exclude_as",
+                "ticket",
+                "owner",
+                "expires",
+                "note",
+                "require_confirmation",
+            ),
             required=("name", "match", "action"),
         )
         if section is None:
@@ -674,6 +692,20 @@ class _Reader:
                 )
                 ticket = None
             ok = ok and ticket is not None
+        require_confirmation = False
+        if "require_confirmation" in section:
+            value = self.boolean(section["require_confirmation"], f"{path}.require_confirmation")
+            ok = ok and value is not None
+            require_confirmation = bool(value)
+            if action is not None and action != "allow" and value:
+                # Only an allow can be held back; on block/review it would promise a check
+                # that never happens.
+                self.problem(
+                    section["require_confirmation"],
+                    f"{path}.require_confirmation",
+                    f"only an allow rule can require confirmation; this rule's action is {action}",
+                )
+                ok = False
         owner = note = None
         if "owner" in section:
             owner = self.string(section["owner"], f"{path}.owner")
@@ -703,6 +735,7 @@ class _Reader:
             owner=owner,
             expires=expires,
             note=note,
+            require_confirmation=require_confirmation,
             index=index,
             line=node.start_mark.line + 1,
         )
