@@ -68,14 +68,24 @@ def policy_plan(
     scan: dict[str, Any],
     today: date | None = None,
     change_id: str | None = None,
+    confirmations: dict[str, str] | None = None,
 ) -> tuple[Plan, Any]:
-    """Decide and build the plan (pure once the inputs are read). Returns (plan, decision set)."""
+    """Decide and build the plan (pure once the inputs are read). Returns (plan, decision set).
+
+    ``confirmations`` (host -> confirmed|likely|not-pinning|not-seen, from a capture) feed rules
+    that require confirmation and are shown in the decisions.
+    """
     from panpin.decide import decide
 
     admin = device.require_admin()
     change_id = change_id or new_change_id()
     decisions = decide(
-        candidates, policy, list(current), today=today or date.today(), change_id=change_id
+        candidates,
+        policy,
+        list(current),
+        today=today or date.today(),
+        change_id=change_id,
+        confirmations=confirmations,
     )
     plan = build_plan(
         change_id=change_id,

@@ -32,7 +32,7 @@ def worst_exit(codes: list[int]) -> int:
 
 # --- rendering -----------------------------------------------------------------------------------
 
-_DECISION_COLUMNS = ["host", "action", "rule", "reason"]
+_DECISION_COLUMNS = ["host", "action", "rule", "confirmation", "reason"]
 
 
 def _change_rows(plan: Plan) -> list[dict[str, Any]]:
@@ -129,8 +129,13 @@ def _make_plan(
     since: str | None,
     until: str | None,
     incremental: bool,
+    capture: dict[str, Any] | None = None,
 ) -> Plan:
-    """Scan, decide and build the plan for one device. Reads the device; writes nothing to it."""
+    """Scan, decide and build the plan for one device. Reads the device; writes nothing to it.
+
+    ``capture`` holds per-SNI results of ``panpin confirm`` (already read, so a bad capture fails
+    before any request); each candidate gets its host's status, ``not-seen`` when absent.
+    """
     from panpin.exclusions import read_list
     from panpin.workflow import identify, policy_plan, scan_for_plan
 
@@ -147,6 +152,14 @@ def _make_plan(
             state_path=settings(ctx).state,
             current=current,
         )
+    confirmations: dict[str, str] | None = None
+    if capture is not None:
+        confirmations = {
+            c.host: capture[c.host].status if c.host in capture else "not-seen" for c in candidates
+        }
+        scan_doc["confirmations"] = {
+            h: capture[h].to_dict() for h in sorted(confirmations) if h in capture
+        }
     plan, _ = policy_plan(
         device=device,
         info=info,
@@ -155,6 +168,7 @@ def _make_plan(
         policy=policy,
         policy_path=policy_path,
         scan=scan_doc,
+        confirmations=confirmations,
     )
     return plan
 
@@ -187,6 +201,12 @@ def _run_lock(ctx: click.Context) -> Any:
     is_flag=True,
     help="Exit 0 when nothing is to do, 3 when changes are pending.",
 )
+@click.option(
+    "--confirm",
+    "capture_path",
+    metavar="CAPTURE",
+    help="A pcap/pcapng capture: mark hosts whose pinning it confirms (see `panpin confirm`).",
+)
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -196,15 +216,28 @@ def plan(
     out: str | None,
     fmt: str | None,
     detailed_exitcode: bool,
+    capture_path: str | None,
 ) -> None:
     """Scan the Decryption log, decide by the policy and diff against the list.
 
     Writes nothing to the device. The plan (with --out) is what `panpin apply` will do, exactly.
     """
     policy = _load_policy(policy_path)
+    capture: dict[str, Any] | None = None
+    if capture_path:
+        from panpin.capture import confirm_hosts
+
+        capture = dict(confirm_hosts(capture_path))
     device = one_device(ctx)
     the_plan = _make_plan(
-        ctx, device, policy, policy_path, since=since, until=until, incremental=False
+        ctx,
+        device,
+        policy,
+        policy_path,
+        since=since,
+        until=until,
+        incremental=False,
+        capture=capture,
     )
     if out:
         Path(out).write_text(the_plan.dumps(), encoding="utf-8")

@@ -43,7 +43,7 @@ def summary(loaded: Policy) -> str:
         f"limits: max_changes_per_run={loaded.limits.max_changes_per_run}",
         "",
     ]
-    header = ("#", "name", "action", "match", "exclude_as", "expires")
+    header = ("#", "name", "action", "match", "exclude_as", "expires", "confirm")
     rows = [header]
     for rule in loaded.rules:
         expires = "-"
@@ -59,6 +59,7 @@ def summary(loaded: Policy) -> str:
                 rule.match.describe(),
                 rule.exclude_as or "-",
                 expires,
+                "yes" if rule.require_confirmation else "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

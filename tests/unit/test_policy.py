@@ -99,8 +99,9 @@ def test_check_summary_lists_rule_fields() -> None:
         "host=*.vendor.example",
         "*.vendor.example",
         "180d",
+        "-",
     ] in rows
-    assert ["0", "never-bypass-banking", "block", "domain=bank.example", "-", "-"] in rows
+    assert ["0", "never-bypass-banking", "block", "domain=bank.example", "-", "-", "-"] in rows
     # An allow rule without its own expiry shows the default it inherits.
     partner = next(row for row in rows if row[:2] == ["2", "partner-api"])
     assert partner[-2:] == ["90d", "(default)"]
