@@ -104,7 +104,7 @@ def test_check_summary_lists_rule_fields() -> None:
     assert ["0", "never-bypass-banking", "block", "domain=bank.example", "-", "-", "-"] in rows
     # An allow rule without its own expiry shows the default it inherits.
     partner = next(row for row in rows if row[:2] == ["2", "partner-api"])
-    assert partner[-2:] == ["90d", "(default)"]
+    assert partner[-3:] == ["90d", "(default)", "-"]
 
 
 def test_check_missing_file_exits_2() -> None:
