@@ -32,8 +32,18 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# The fault matrix and the rest of tests/reliability in full mode (every cell repeated, SIGKILL at
+# every step), then the whole suite once with the secret audit, then docs/reliability.md from
+# both runs' results. `make test` runs the same suite in its fast mode.
+RELIABILITY_OUT := build/reliability
 reliability: $(STAMP)
-	$(BIN)/python -m pytest -q tests/reliability
+	rm -rf $(RELIABILITY_OUT) && mkdir -p $(RELIABILITY_OUT)
+	PANPIN_RELIABILITY=full PANPIN_RELIABILITY_OUT=$(CURDIR)/$(RELIABILITY_OUT) \
+		$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider tests/reliability \
+		--junitxml=$(RELIABILITY_OUT)/suite.xml
+	PANPIN_SECRET_AUDIT=1 $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider \
+		--junitxml=$(RELIABILITY_OUT)/audit.xml
+	$(BIN)/python tests/reliability/report.py $(RELIABILITY_OUT) docs/reliability.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -8,19 +8,34 @@ reverts the whole candidate: only this admin's changes (``<revert><config><parti
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import re
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
 from panpin import errors, panosxml
 from panpin.exclusions import ExclusionEntry, read_list
 from panpin.jobs import Backoff, JobStatus, poll_job
 from panpin.plan import Plan, list_fingerprint
 from panpin.settings import Location
-from panpin.xmlapi import XmlApi
+from panpin.xmlapi import NotSent, XmlApi
+
+if TYPE_CHECKING:
+    from panpin.journal import ChangeRecord
 
 log = logging.getLogger("panpin.change")
+_T = TypeVar("_T")
+
+# How often a clean-up or verification step (revert, list read, job poll) is tried before panpin
+# gives up on it. These run after something already failed, when leaving the device half-changed
+# costs far more than a few more requests: a management plane that restarts, or a poll answered
+# with an HTTP 500, usually answers the next one.
+CLEANUP_ATTEMPTS = 3
 
 _RUNNING_JOB_TYPES = ("commit", "commitall", "validate", "commit-all")
 
@@ -35,6 +50,8 @@ class Journal(Protocol):
     ) -> None: ...
 
     def unfinished_changes(self, device: str) -> list[str]: ...
+
+    def get(self, change_id: str) -> ChangeRecord | None: ...
 
 
 @dataclass
@@ -61,8 +78,37 @@ class Precheck:
 # --- read-only pre-checks ----------------------------------------------------------------------
 
 
-def _lock_entries(api: XmlApi, what: str) -> list[tuple[str, str]]:
-    """(owner, scope) of every config or commit lock; PAN-OS 9.1+ lists all scopes with <vsys>all."""
+@dataclass(frozen=True)
+class LockEntry:
+    owner: str
+    scope: str
+    comment: str
+
+
+_RUN_TAG_RE = re.compile(r"\brun=([0-9a-f]{12})\b")
+
+
+def run_tag(state: str | os.PathLike[str]) -> str:
+    """A short name for one panpin installation (host and state database), put in lock comments.
+
+    The run lock keeps two runs on one state database apart; this tag keeps apart two panpin
+    installations (two state databases, e.g. two cron hosts) that share an admin on one device:
+    the device's config lock of that admin is only "ours" when it carries our tag (or none).
+    """
+    ident = f"{socket.gethostname()}:{os.path.realpath(state)}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:12]
+
+
+def _foreign_tag(comment: str, tag: str | None) -> str | None:
+    """The run tag in a lock comment when it is another installation's, else None."""
+    found = _RUN_TAG_RE.search(comment)
+    if tag is None or found is None or found.group(1) == tag:
+        return None
+    return found.group(1)
+
+
+def _lock_entries(api: XmlApi, what: str) -> list[LockEntry]:
+    """Every config or commit lock; PAN-OS 9.1+ lists all scopes with <vsys>all."""
     try:
         response = api.op(f"<show><{what}><vsys>all</vsys></{what}></show>")
     except errors.BadRequest:
@@ -71,22 +117,38 @@ def _lock_entries(api: XmlApi, what: str) -> list[tuple[str, str]]:
     if result is None:
         return []
     return [
-        (entry.get("name", ""), (entry.findtext("name") or "shared").strip())
+        LockEntry(
+            owner=entry.get("name", ""),
+            scope=(entry.findtext("name") or "shared").strip(),
+            comment=(entry.findtext("comment") or "").strip(),
+        )
         for entry in result.iter("entry")
     ]
 
 
-def check_locks(api: XmlApi, admin: str, scope: str) -> None:
-    """Raise :class:`LockHeld` naming the holder if another admin holds a lock that blocks us."""
+def _other_panpin(admin: str, lock: LockEntry) -> errors.LockHeld:
+    return errors.LockHeld(
+        f"another panpin installation holds {admin}'s config lock (scope {lock.scope}, "
+        f"comment {lock.comment!r}): it works on this device with another state database. "
+        "Nothing was changed; retry when it is done. If no other panpin runs, release the lock "
+        "(web UI: Config Lock; or `request config-lock remove`)."
+    )
+
+
+def check_locks(api: XmlApi, admin: str, scope: str, tag: str | None = None) -> None:
+    """Raise :class:`LockHeld` naming the holder if another admin holds a lock that blocks us,
+    or if our admin's lock carries another panpin installation's run tag."""
     for what in ("config-locks", "commit-locks"):
-        for owner, lock_scope in _lock_entries(api, what):
-            if owner == admin:
+        for lock in _lock_entries(api, what):
+            blocks = what == "commit-locks" or lock.scope in ("shared", scope) or scope == "shared"
+            if lock.owner == admin:
+                if blocks and _foreign_tag(lock.comment, tag):
+                    raise _other_panpin(admin, lock)
                 continue
-            blocks = what == "commit-locks" or lock_scope in ("shared", scope) or scope == "shared"
             if blocks:
                 kind = what.removesuffix("s").replace("-", " ")
                 raise errors.LockHeld(
-                    f"{owner} holds a {kind} (scope {lock_scope}); nothing was changed. "
+                    f"{lock.owner} holds a {kind} (scope {lock.scope}); nothing was changed. "
                     "Retry when it is released."
                 )
 
@@ -125,9 +187,9 @@ def pending_owners(api: XmlApi) -> set[str] | None:
     }
 
 
-def precheck(api: XmlApi, admin: str, location: Location) -> Precheck:
+def precheck(api: XmlApi, admin: str, location: Location, tag: str | None = None) -> Precheck:
     """Who holds locks, whether a commit runs, whose changes are pending. Reads only."""
-    check_locks(api, admin, location.lock_scope)
+    check_locks(api, admin, location.lock_scope, tag)
     jobs = running_commit_jobs(api)
     if jobs:
         raise errors.CommitInProgress(
@@ -156,8 +218,14 @@ def precheck(api: XmlApi, admin: str, location: Location) -> Precheck:
 # --- verbs that touch the device -----------------------------------------------------------------
 
 
-def take_lock(api: XmlApi, location: Location, comment: str) -> None:
-    """Take the config lock for the location's scope (a lock we already own is ours to reuse)."""
+def take_lock(
+    api: XmlApi, location: Location, comment: str, *, admin: str = "", tag: str | None = None
+) -> None:
+    """Take the config lock for the location's scope.
+
+    A lock this admin already holds is reused: it is a run of ours that died (the run lock rules
+    out a live one), unless its comment carries another installation's run ``tag``.
+    """
     try:
         api.op(
             f"<request><config-lock><add><comment>{_xml_text(comment)}</comment></add>"
@@ -166,6 +234,9 @@ def take_lock(api: XmlApi, location: Location, comment: str) -> None:
         )
     except errors.ApiError as exc:
         if "already own" in str(exc).lower():
+            for lock in _lock_entries(api, "config-locks"):
+                if lock.owner == admin and _foreign_tag(lock.comment, tag):
+                    raise _other_panpin(admin, lock) from None
             log.info("reusing the config lock this admin already holds")
             return
         if isinstance(exc, errors.LockHeld | errors.OperationNotPossible):
@@ -173,8 +244,12 @@ def take_lock(api: XmlApi, location: Location, comment: str) -> None:
         raise
 
 
-def release_lock(api: XmlApi, location: Location) -> None:
-    """Release our config lock; "not currently locked" (a commit already released it) is fine."""
+def release_lock(api: XmlApi, location: Location) -> bool:
+    """Release our config lock; "not currently locked" (a commit already released it) is fine.
+
+    Best effort, never raises: it runs on the way out of success and failure alike, and a lock
+    left behind is reused and released by the next run. Returns False when it may still be held.
+    """
     try:
         api.op(
             "<request><config-lock><remove></remove></config-lock></request>",
@@ -182,8 +257,15 @@ def release_lock(api: XmlApi, location: Location) -> None:
         )
     except errors.ApiError as exc:
         if "not currently locked" in str(exc).lower() or isinstance(exc, errors.NotPresent):
-            return
+            return True
         log.warning("could not release the config lock: %s", exc)
+        return False
+    except errors.PanpinError as exc:
+        log.warning(
+            "could not release the config lock (%s); the next run reuses and releases it", exc
+        )
+        return False
+    return True
 
 
 def revert_ours(api: XmlApi, admin: str) -> None:
@@ -211,14 +293,40 @@ def write_changes(api: XmlApi, plan: Plan, location: Location) -> None:
             log.info("entry %s was already absent", entry.name)
 
 
+def start_commit(api: XmlApi, admin: str, description: str, *, panorama: bool) -> str | None:
+    """Start a commit of only ``admin``'s changes; the job id, ``None`` when nothing to commit."""
+    return api.commit(panosxml.commit_cmd(description, [admin], panorama=panorama))
+
+
+def wait_for_job(api: XmlApi, job_id: str, *, backoff: Backoff) -> JobStatus:
+    """Poll a commit or push job to the end, through polls that fail now and then.
+
+    Once PAN-OS has accepted a commit, its job decides what the device holds; a lost poll answer
+    says nothing about the job, so it is polled again (:data:`CLEANUP_ATTEMPTS` times in a row at
+    most). :class:`JobTimeout` at the deadline is not retried.
+    """
+    failures = 0
+    while True:
+        try:
+            return poll_job(api, job_id, backoff=backoff)
+        except errors.JobTimeout:
+            raise
+        except errors.PanpinError as exc:
+            failures += 1
+            if failures >= CLEANUP_ATTEMPTS:
+                raise
+            log.warning("polling job %s failed (%s); polling it again", job_id, exc)
+            time.sleep(backoff.initial * failures)
+
+
 def commit_ours(
     api: XmlApi, admin: str, description: str, *, panorama: bool, backoff: Backoff
 ) -> JobStatus | None:
     """Commit only ``admin``'s changes and wait for the job; ``None`` when nothing was committed."""
-    job_id = api.commit(panosxml.commit_cmd(description, [admin], panorama=panorama))
+    job_id = start_commit(api, admin, description, panorama=panorama)
     if job_id is None:
         return None
-    return poll_job(api, job_id, backoff=backoff)
+    return wait_for_job(api, job_id, backoff=backoff)
 
 
 def push(
@@ -228,7 +336,7 @@ def push(
     job_id = api.commit(panosxml.push_cmd(location, description), action="all")
     if job_id is None:
         return None
-    return poll_job(api, job_id, backoff=backoff)
+    return wait_for_job(api, job_id, backoff=backoff)
 
 
 # --- the lifecycle -------------------------------------------------------------------------------
@@ -256,6 +364,8 @@ class ChangeContext:
     panorama: bool
     journal: Journal | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    # This installation's tag for lock comments (:func:`run_tag`); None: no tag, any own lock reused.
+    run_tag: str | None = None
     say: Callable[[str], None] = lambda text: None
 
 
@@ -264,7 +374,9 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
 
     Touches the device. On any failure before the commit is verified, this admin's changes are
     reverted and :class:`CommitFailed` (exit 4) raised; if that cannot be done or checked,
-    :class:`ManualInterventionNeeded` (exit 6).
+    :class:`ManualInterventionNeeded` (exit 6). A commit whose fate is unknown (the answer to the
+    commit request, or every poll of its job, was lost) is settled by the running list before
+    anything is reverted: reverting under a commit that did happen would be a lie in the journal.
     """
     api, location, admin = ctx.api, ctx.location, ctx.admin
     outcome = Outcome(change_id=plan.change_id, result="nothing-to-do")
@@ -273,15 +385,18 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
             f"the plan is for {plan.location} ({plan.xpath}), not {location}; re-run plan"
         )
     if not plan.has_changes:
+        # The plan's base is the running list as just read: enough to settle a change that an
+        # interrupted run committed without recording it, at no cost in requests.
+        settle_interrupted(ctx.journal, ctx.device_name, list(plan.base), pending_ours=None)
         ctx.say("nothing to change")
         return outcome
 
-    pre = precheck(api, admin, location)
+    pre = precheck(api, admin, location, ctx.run_tag)
     outcome.notes.extend(pre.notes)
     for note in pre.notes:
         ctx.say(note)
     if pre.pending_ours:
-        unfinished = ctx.journal.unfinished_changes(ctx.device_name) if ctx.journal else []
+        unfinished = _may_have_leftovers(ctx)
         if not unfinished:
             raise errors.BusyError(
                 f"admin {admin} has uncommitted changes that panpin did not make; commit or "
@@ -291,13 +406,9 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
             f"recovering from an interrupted change ({', '.join(unfinished)}): reverting {admin}'s leftovers"
         )
         revert_ours(api, admin)
-        if ctx.journal:
-            for change_id in unfinished:
-                ctx.journal.change_finished(
-                    change_id, "aborted", detail="interrupted; reverted by the next run"
-                )
 
-    take_lock(api, location, f"panpin {plan.change_id}")
+    comment = f"panpin {plan.change_id}" + (f" run={ctx.run_tag}" if ctx.run_tag else "")
+    take_lock(api, location, comment, admin=admin, tag=ctx.run_tag)
     try:
         running = read_list(api, location)
         candidate = read_list(api, location, candidate=True)
@@ -314,6 +425,9 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
     except BaseException:
         release_lock(api, location)
         raise
+    # Nothing of ours is pending now (reverted above, or there was none): every interrupted
+    # change gets its final result from the running list.
+    settle_interrupted(ctx.journal, ctx.device_name, running, pending_ours=False)
 
     if ctx.journal:
         ctx.journal.change_started(plan, ctx.device_name)
@@ -322,6 +436,10 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         f"panpin {plan.change_id}: +{len(plan.adds)} -{len(plan.removes)} ssl-exclude-cert"
     )
     committed = False
+    # Where a failure happened decides what it means: before the commit request nothing was
+    # committed; a lost answer to the commit request, or a job that cannot be followed to its
+    # end, may hide an accepted commit, and then the device, not the exception, says what happened.
+    phase = "write"
     try:
         write_changes(api, plan, location)
         ctx.say(
@@ -333,9 +451,12 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
             if ctx.journal:
                 ctx.journal.change_finished(plan.change_id, "uncommitted", detail="--no-commit")
             return outcome
-        status = commit_ours(api, admin, description, panorama=ctx.panorama, backoff=ctx.backoff)
-        if status is not None:
-            outcome.job_id = status.job_id
+        phase = "commit-request"
+        job_id = start_commit(api, admin, description, panorama=ctx.panorama)
+        if job_id is not None:
+            outcome.job_id = job_id
+            phase = "job"
+            status = wait_for_job(api, job_id, backoff=ctx.backoff)
             if not status.ok:
                 raise errors.JobFailed(
                     _job_failure(status, "commit"), job_id=status.job_id, details=status.details
@@ -343,13 +464,8 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         committed = True
         ctx.say(f"committed {admin}'s changes (job {outcome.job_id or '-'})")
     except BaseException as exc:
-        if isinstance(exc, errors.ConnectError):
-            # The commit may or may not have happened; the running list tells.
-            try:
-                if _same(read_list(api, location), plan.planned_list()):
-                    committed = True
-            except errors.PanpinError:
-                pass
+        if _fate_unknown(phase, exc):
+            committed = _settle_commit(ctx, plan, exc, outcome)
         if not committed:
             _restore(ctx, plan, exc)
             raise AssertionError("unreachable") from exc  # _restore always raises
@@ -357,24 +473,179 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
     if ctx.panorama and location.on_panorama:
         _push_and_check(ctx, plan, description, outcome)
 
-    running_after = read_list(api, location)
+    try:
+        running_after = _persist(lambda: read_list(api, location), "reading the running list")
+    except errors.PanpinError as exc:
+        _unverified(ctx, plan, outcome, f"the running list could not be read to verify it ({exc})")
     if not _same(running_after, plan.planned_list()):
-        release_lock(api, location)
-        detail = "the running list does not hold the planned entries after the commit"
-        if ctx.journal:
-            ctx.journal.change_finished(
-                plan.change_id, "unverified", job_id=outcome.job_id, detail=detail
-            )
-        raise errors.ManualInterventionNeeded(
-            f"change {plan.change_id} committed but not verified: {detail}; check "
-            f"{plan.xpath} on {ctx.device_name} (panpin rollback {plan.change_id} undoes it)"
+        _unverified(
+            ctx,
+            plan,
+            outcome,
+            "the running list does not hold the planned entries after the commit",
         )
-    release_lock(api, location)
     outcome.result = "committed"
+    # Recorded before the lock is released: the change is done whatever the unlock answers.
     if ctx.journal:
         ctx.journal.change_finished(plan.change_id, "committed", job_id=outcome.job_id)
+    release_lock(api, location)
     ctx.say(f"verified: the running list holds the planned state ({len(running_after)} entries)")
     return outcome
+
+
+def _persist(action: Callable[[], _T], what: str) -> _T:
+    """Run a read or clean-up step, trying again (with a pause) if the device fails it."""
+    for attempt in range(1, CLEANUP_ATTEMPTS + 1):
+        try:
+            return action()
+        except errors.PanpinError as exc:
+            if attempt == CLEANUP_ATTEMPTS or isinstance(exc, errors.TLSError):
+                raise
+            log.warning("%s failed (%s); trying again", what, exc)
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _fate_unknown(phase: str, exc: BaseException) -> bool:
+    """Whether a commit may have been accepted although ``exc`` came back in ``phase``.
+
+    A PAN-OS answer to the commit request (status="error") is definite, and so is a job that
+    ended FAIL. A lost or garbled answer to the commit request is not (unless the connection was
+    never made), nor is anything that stops panpin following an accepted job to its end.
+    """
+    if phase == "commit-request":
+        return isinstance(exc, errors.TransportError | errors.ResponseError) and not isinstance(
+            exc, NotSent | errors.TLSError
+        )
+    if phase == "job":
+        return isinstance(exc, errors.PanpinError) and not isinstance(exc, errors.JobFailed)
+    return False
+
+
+def _settle_commit(ctx: ChangeContext, plan: Plan, cause: BaseException, outcome: Outcome) -> bool:
+    """The commit's answer was lost: wait for running commit jobs, then ask the running list.
+
+    Returns True when the running list holds the planned state (the commit happened), False when
+    it holds the base (it did not; the caller reverts). A commit job still running at the
+    deadline, or a list that cannot be read, ends in :class:`ManualInterventionNeeded`: reverting
+    under a commit that may still land could leave neither state.
+    """
+    api = ctx.api
+    log.warning("the outcome of the commit is unknown (%s); asking the device", cause)
+    try:
+        if isinstance(cause, errors.JobTimeout):
+            still = [cause.job_id or "?"]
+        else:
+            still = []
+            for job_id in _persist(lambda: running_commit_jobs(api), "listing running jobs"):
+                try:
+                    wait_for_job(api, job_id, backoff=ctx.backoff)
+                except errors.JobTimeout:
+                    still.append(job_id)
+        running = _persist(lambda: read_list(api, ctx.location), "reading the running list")
+    except errors.PanpinError as exc:
+        detail = f"the commit's outcome is unknown ({cause}) and the device did not say ({exc})"
+    else:
+        if _same(running, plan.planned_list()):
+            log.info("the running list holds the planned state: the commit happened")
+            return True
+        if not still and list_fingerprint(running) == plan.base_fingerprint:
+            return False
+        if still:
+            detail = (
+                f"commit job {', '.join(still)} was still running after "
+                f"{ctx.backoff.deadline:g}s ({cause})"
+            )
+        else:
+            detail = (
+                f"the commit's outcome is unknown ({cause}) and the running list holds neither "
+                "the state before the change nor the planned one"
+            )
+    release_lock(api, ctx.location)
+    if ctx.journal:
+        # Not final: the next run settles it by the running list once the job is over.
+        ctx.journal.change_finished(
+            plan.change_id, "in-doubt", job_id=outcome.job_id, detail=detail
+        )
+    raise errors.ManualInterventionNeeded(
+        f"change {plan.change_id}: {detail}. panpin did not revert, because the commit may still "
+        f"change the device. When no commit job runs on {ctx.device_name}, check {plan.xpath}: "
+        f"`panpin rollback {plan.change_id}` undoes the change if it landed; the next run "
+        "reverts leftovers of it if it did not."
+    ) from cause
+
+
+def _unverified(ctx: ChangeContext, plan: Plan, outcome: Outcome, detail: str) -> NoReturn:
+    """The commit went through but its result could not be confirmed: record, unlock, exit 6."""
+    release_lock(ctx.api, ctx.location)
+    if ctx.journal:
+        ctx.journal.change_finished(
+            plan.change_id, "unverified", job_id=outcome.job_id, detail=detail
+        )
+    raise errors.ManualInterventionNeeded(
+        f"change {plan.change_id} committed but not verified: {detail}; check "
+        f"{plan.xpath} on {ctx.device_name} (panpin rollback {plan.change_id} undoes it)"
+    )
+
+
+def _may_have_leftovers(ctx: ChangeContext) -> list[str]:
+    """Interrupted changes that may have left candidate edits of this admin behind."""
+    if ctx.journal is None:
+        return []
+    found = []
+    for change_id in ctx.journal.unfinished_changes(ctx.device_name):
+        record = ctx.journal.get(change_id)
+        # "unverified" was committed: nothing of it is pending.
+        if record is not None and record.result != "unverified":
+            found.append(change_id)
+    return found
+
+
+def settle_interrupted(
+    journal: Journal | None,
+    device: str,
+    running: list[ExclusionEntry],
+    *,
+    pending_ours: bool | None,
+) -> None:
+    """Give interrupted changes of this device a final result, judged by the running list.
+
+    A change whose planned state is on the device was committed by a run that died before it
+    could say so. One whose base is still there never reached the running config (aborted), and
+    one whose list has moved on since is superseded; both only when nothing of ours is pending
+    (``pending_ours`` False), since leftovers in the candidate are what the next change reverts.
+    Reads nothing from the device.
+    """
+    if journal is None:
+        return
+    for change_id in journal.unfinished_changes(device):
+        record = journal.get(change_id)
+        if record is None:
+            continue
+        base = list(record.base)
+        removed = {e.name for e in record.removes}
+        added = {e.name for e in record.adds}
+        planned = [e for e in base if e.name not in removed and e.name not in added]
+        planned += list(record.adds)
+        if _same(running, planned):
+            journal.change_finished(
+                change_id, "committed", detail="interrupted; found committed by the next run"
+            )
+        elif pending_ours is False and record.result != "unverified" and _same(running, base):
+            # ("unverified" was committed: if its base is back, someone undid it on purpose.)
+            journal.change_finished(
+                change_id, "aborted", detail="interrupted; nothing of it was committed"
+            )
+        elif pending_ours is False:
+            # Nothing of it is pending and the list has moved on: what it did is unknowable now,
+            # and keeping it open would let it license reverting someone's later edits.
+            journal.change_finished(
+                change_id,
+                "superseded",
+                detail=f"was {record.result}; the list changed since and nothing of it is pending",
+            )
+        else:
+            log.info("interrupted change %s stays %s for the next change", change_id, record.result)
 
 
 def _push_and_check(ctx: ChangeContext, plan: Plan, description: str, outcome: Outcome) -> None:
@@ -412,19 +683,36 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
     """Revert this admin's changes, check the device is as before, unlock; always raises."""
     api, location = ctx.api, ctx.location
     try:
-        revert_ours(api, ctx.admin)
-        running = read_list(api, location)
-        candidate = read_list(api, location, candidate=True)
-        restored = list_fingerprint(running) == plan.base_fingerprint and _same(running, candidate)
+        _persist(lambda: revert_ours(api, ctx.admin), f"reverting {ctx.admin}'s changes")
     except errors.PanpinError as exc:
         release_lock(api, location)
         if ctx.journal:
-            ctx.journal.change_finished(plan.change_id, "manual", detail=f"revert failed: {exc}")
+            # Not final: the next run reverts what may be left of it before it changes anything.
+            ctx.journal.change_finished(
+                plan.change_id, "revert-failed", detail=f"revert failed: {exc}"
+            )
         raise errors.ManualInterventionNeeded(
             f"change {plan.change_id} failed ({cause}) and reverting {ctx.admin}'s changes failed "
             f"too ({exc}). Check the candidate configuration of {ctx.device_name} "
-            f"({plan.xpath}) and revert {ctx.admin}'s changes by hand."
+            f"({plan.xpath}) and revert {ctx.admin}'s changes by hand, or let the next run do it."
         ) from cause
+    try:
+        running = _persist(lambda: read_list(api, location), "reading the running list")
+        candidate = _persist(
+            lambda: read_list(api, location, candidate=True), "reading the candidate list"
+        )
+    except errors.PanpinError as exc:
+        release_lock(api, location)
+        if ctx.journal:
+            ctx.journal.change_finished(
+                plan.change_id, "manual", detail=f"reverted, but not verified: {exc}"
+            )
+        raise errors.ManualInterventionNeeded(
+            f"change {plan.change_id} failed ({cause}); {ctx.admin}'s changes were reverted, but "
+            f"the list could not be read to check it ({exc}). Check {plan.xpath} on "
+            f"{ctx.device_name}."
+        ) from cause
+    restored = list_fingerprint(running) == plan.base_fingerprint and _same(running, candidate)
     release_lock(api, location)
     if not restored:
         if ctx.journal:

@@ -8,7 +8,6 @@ requests, lxml and pan-os-python are imported by the commands that need them, no
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,9 @@ from typing import Any
 import click
 
 from panpin import __version__
-from panpin.errors import EXIT_USAGE, PanpinError
+
+# Not imported here, for start-up: logging (with traceback, threading, weakref...) is set up only
+# when a command runs, and panpin.errors is needed only when one fails.
 
 # name -> "module:attribute"; loaded on first use.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -168,6 +169,8 @@ def cli(ctx: click.Context, /, **kwargs: Any) -> None:
     Exit codes: 0 ok, 1 runtime error, 2 invalid input, 3 changes pending, 4 commit failed and
     reverted, 5 busy (lock, commit running, another run), 6 manual intervention needed.
     """
+    import logging
+
     opts = GlobalOptions(**kwargs)
     ctx.obj = opts
     level = (
@@ -183,15 +186,22 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # standalone_mode=False: click returns ctx.exit()'s code instead of calling sys.exit.
         rv = cli.main(args=argv, prog_name="panpin", standalone_mode=False)
-    except PanpinError as exc:
-        click.echo(f"panpin: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("panpin: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        from panpin.errors import EXIT_USAGE
+
         exc.show()
         sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
+    except Exception as exc:
+        # A PanpinError is no click exception, so the order of these handlers does not matter.
+        from panpin.errors import PanpinError
+
+        if not isinstance(exc, PanpinError):
+            raise
+        click.echo(f"panpin: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -137,7 +137,10 @@ _FIELD_LIMIT = 200
 def _clean(value: str | None) -> str:
     if not value:
         return ""
-    return safe_text(value.strip(), _FIELD_LIMIT)
+    value = value.strip()
+    if len(value) <= _FIELD_LIMIT and value.isprintable():
+        return value  # what safe_text would return, without the call: this runs per field
+    return safe_text(value, _FIELD_LIMIT)
 
 
 def _earliest(a: str, b: str) -> str:
@@ -170,25 +173,42 @@ class HostEvidence:
     last_seen: str = ""
 
     def add_entry(self, entry: Mapping[str, str], alert: str) -> None:
+        # Runs once per log entry of a scan (500 000 times for a busy week), so it is written
+        # out field by field: no per-call tuples, no min/max helpers, locals for lookups.
         self.hits += 1
-        self.errors[alert] = self.errors.get(alert, 0) + 1
-        for target, key in (
-            (self.clients, "src"),
-            (self.users, "srcuser"),
-            (self.apps, "app"),
-            (self.devices, "serial"),
-            (self.rules, "rule"),
-            (self.rules, "policy_name"),
-        ):
-            value = _clean(entry.get(key))
-            if value:
-                target.add(value)
-        when = (entry.get("receive_time") or "").strip()
+        errors = self.errors
+        errors[alert] = errors.get(alert, 0) + 1
+        get = entry.get
+        clean = _clean
+        value = clean(get("src"))
+        if value:
+            self.clients.add(value)
+        value = clean(get("srcuser"))
+        if value:
+            self.users.add(value)
+        value = clean(get("app"))
+        if value:
+            self.apps.add(value)
+        value = clean(get("serial"))
+        if value:
+            self.devices.add(value)
+        value = clean(get("rule"))
+        if value:
+            self.rules.add(value)
+        value = clean(get("policy_name"))
+        if value:
+            self.rules.add(value)
+        when = get("receive_time")
         if when:
-            self.first_seen = _earliest(self.first_seen, when)
-            self.last_seen = _latest(self.last_seen, when)
+            when = when.strip()
+            # "YYYY/MM/DD HH:MM:SS" sorts as text; "" (unknown) never wins (see _earliest).
+            if when:
+                if not self.first_seen or when < self.first_seen:
+                    self.first_seen = when
+                if when > self.last_seen:
+                    self.last_seen = when
         if len(self.samples) < MAX_SAMPLES:
-            logid = _clean(entry.get("logid"))
+            logid = clean(get("logid"))
             if logid and logid not in self.samples:
                 self.samples.append(logid)
 
@@ -257,6 +277,9 @@ def merge_candidates(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
 
 MAX_REJECTED = 1000
 _CACHE_LIMIT = 20_000
+# Values longer than this (hostile, never a real host name or alert text) are not memoised, so
+# the memos stay small however long the values in a log are.
+_MEMO_KEY_LIMIT = 1024
 
 
 class Aggregator:
@@ -281,45 +304,68 @@ class Aggregator:
         self._max_rejected = max_rejected
         self._acc: dict[tuple[str, str], HostEvidence] = {}
         self._rejected: dict[tuple[str, str], int] = {}
-        self._hosts: dict[str, tuple[str | None, str]] = {}
+        # Memos of pure functions of an entry's values, which repeat across a scan's entries:
+        # (sni, cn) -> (host or None, reason, raw host text) and (error, err_index) -> the alert
+        # the entry counts under, or None when the local signal filter drops it. Bounded in
+        # entries and key length: hostile logs could carry endless distinct, long values.
+        self._hosts: dict[tuple[str | None, str | None], tuple[str | None, str, str]] = {}
+        self._alerts: dict[tuple[str, str], str | None] = {}
         self.entries = 0  # offered to add()
         self.counted = 0  # attributed to a host
         self.filtered = 0  # dropped by the local signal filter
         self.rejected_entries = 0
         self.rejected_overflow = 0  # rejected entries whose value did not fit in the list
 
-    def _host(self, raw: str) -> tuple[str | None, str]:
-        hit = self._hosts.get(raw)
-        if hit is not None:
-            return hit
+    def _host(self, sni: str | None, cn: str | None) -> tuple[str | None, str, str]:
+        raw = host_of_entry(sni, cn)
         try:
-            result: tuple[str | None, str] = (normalize_host(raw), "")
+            result: tuple[str | None, str, str] = (normalize_host(raw), "", raw)
         except InvalidHost as exc:
             reason = "no SNI or certificate CN" if not raw.strip() else exc.reason
-            result = (None, reason)
-        if len(self._hosts) >= _CACHE_LIMIT:
-            self._hosts.clear()  # bounded: hostile logs could carry endless distinct values
-        self._hosts[raw] = result
+            result = (None, reason, raw)
+        if len(sni or "") + len(cn or "") <= _MEMO_KEY_LIMIT:
+            if len(self._hosts) >= _CACHE_LIMIT:
+                self._hosts.clear()
+            self._hosts[(sni, cn)] = result
         return result
+
+    def _alert(self, error: str, err_index: str) -> str | None:
+        alert: str | None = None
+        if not self._signals or matches_signals(error, self._signals):
+            alert = alert_of(error, err_index, self._signals)
+        if len(error) + len(err_index) <= _MEMO_KEY_LIMIT:
+            if len(self._alerts) >= _CACHE_LIMIT:
+                self._alerts.clear()
+            self._alerts[(error, err_index)] = alert
+        return alert
 
     def add(self, entry: Mapping[str, str]) -> None:
         """Fold one entry (field name → text, as :func:`panpin.logs.entry_fields` gives)."""
         self.entries += 1
-        error = entry.get("error") or ""
-        if self._signals and not matches_signals(error, self._signals):
+        get = entry.get
+        error = get("error") or ""
+        err_index = get("err_index") or ""
+        try:
+            alert = self._alerts[(error, err_index)]
+        except KeyError:
+            alert = self._alert(error, err_index)
+        if alert is None:
             self.filtered += 1
             return
-        raw = host_of_entry(entry.get("sni"), entry.get("cn"))
-        host, reason = self._host(raw)
+        sni, cn = get("sni"), get("cn")
+        try:
+            host, reason, raw = self._hosts[(sni, cn)]
+        except KeyError:
+            host, reason, raw = self._host(sni, cn)
         if host is None:
             self._reject(raw, reason)
             return
-        day = (entry.get("receive_time") or "").strip()[:10] if self._by_day else ""
+        day = (get("receive_time") or "").strip()[:10] if self._by_day else ""
         key = (day, host)
         slot = self._acc.get(key)
         if slot is None:
             slot = self._acc[key] = HostEvidence(host)
-        slot.add_entry(entry, alert_of(error, entry.get("err_index") or "", self._signals))
+        slot.add_entry(entry, alert)
         self.counted += 1
 
     def _reject(self, raw: str, reason: str) -> None:

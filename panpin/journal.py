@@ -40,6 +40,13 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE INDEX IF NOT EXISTS changes_by_device ON changes(device, started);
 """
 
+# Results that a later run on the device settles by the running list (committed, aborted or
+# superseded; see panpin.change.settle_interrupted):
+# "started" (the run died), "revert-failed" (its own changes may still be in the candidate),
+# "in-doubt" (the commit's fate was unknown when the run ended), "unverified" (committed, but the
+# running list could not be checked).
+UNFINISHED_RESULTS = ("started", "revert-failed", "in-doubt", "unverified")
+
 FINAL_RESULTS = (
     "committed",
     "uncommitted",
@@ -48,6 +55,7 @@ FINAL_RESULTS = (
     "manual",
     "unverified",
     "push-failed",
+    "superseded",
 )
 
 
@@ -150,10 +158,13 @@ class ChangeJournal:
             )
 
     def unfinished_changes(self, device: str) -> list[str]:
+        """Changes on ``device`` that may have left something behind (:data:`UNFINISHED_RESULTS`)."""
+        marks = ", ".join("?" for _ in UNFINISHED_RESULTS)
         with self._connect() as db:
             rows = db.execute(
-                "SELECT change_id FROM changes WHERE device = ? AND result = 'started' ORDER BY started",
-                (device,),
+                f"SELECT change_id FROM changes WHERE device = ? AND result IN ({marks}) "  # noqa: S608
+                "ORDER BY started",
+                (device, *UNFINISHED_RESULTS),
             ).fetchall()
         return [str(r[0]) for r in rows]
 

@@ -7,12 +7,13 @@ flag, and a key file readable by group or others is refused. ``repr`` never show
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -21,6 +22,7 @@ from panpin.errors import SettingsError
 DEFAULT_CONFIG_PATHS = (Path("configs/panpin.yaml"), Path("~/.config/panpin/panpin.yaml"))
 DEFAULT_STATE = Path("~/.local/state/panpin/state.db")
 
+_N = TypeVar("_N", "RetrySettings", "JobSettings")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _LOCATION_KINDS = ("shared", "vsys", "template", "template-stack")
 
@@ -64,6 +66,26 @@ class Location:
 
 
 @dataclass(frozen=True)
+class RetrySettings:
+    """Retries of one request through transient faults (the deadline is ``retry_deadline``)."""
+
+    attempts: int = 6
+    initial: float = 0.5
+    maximum: float = 8.0
+    jitter: float = 0.5
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Polling of PAN-OS jobs. pango warns that polling faster than every 2 s slows PAN-OS down."""
+
+    poll_initial: float = 0.5
+    poll_maximum: float = 2.0
+    commit_timeout: float = 600.0
+    log_timeout: float = 300.0
+
+
+@dataclass(frozen=True)
 class DeviceSettings:
     """One device as panpin will talk to it. ``api_key`` is masked in ``repr``."""
 
@@ -79,6 +101,8 @@ class DeviceSettings:
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     deadline: float = 60.0
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
 
     def __repr__(self) -> str:
         key = "***" if self.api_key else None
@@ -101,7 +125,33 @@ class DeviceSettings:
             insecure=self.insecure,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            retry=RetryPolicy(deadline=self.deadline),
+            retry=RetryPolicy(
+                attempts=self.retry.attempts,
+                initial=self.retry.initial,
+                maximum=self.retry.maximum,
+                jitter=self.retry.jitter,
+                deadline=self.deadline,
+            ),
+        )
+
+    def commit_backoff(self) -> Any:
+        """How commit and push jobs are polled (:class:`panpin.jobs.Backoff`)."""
+        from panpin.jobs import Backoff
+
+        return Backoff(
+            initial=self.jobs.poll_initial,
+            maximum=self.jobs.poll_maximum,
+            deadline=self.jobs.commit_timeout,
+        )
+
+    def log_backoff(self) -> Any:
+        """How log query jobs are polled (:class:`panpin.jobs.Backoff`)."""
+        from panpin.jobs import Backoff
+
+        return Backoff(
+            initial=self.jobs.poll_initial,
+            maximum=self.jobs.poll_maximum,
+            deadline=self.jobs.log_timeout,
         )
 
     def require_admin(self) -> str:
@@ -160,6 +210,8 @@ _DEVICE_KEYS = {
     "admin",
     "timeouts",
     "retry_deadline",
+    "retry",
+    "jobs",
 }
 _TOP_KEYS = {"version", "defaults", "devices", "default_device", "state"}
 
@@ -227,6 +279,8 @@ def _device_from(
     if not isinstance(timeouts, dict):
         raise SettingsError(f"{where}.timeouts: expected a mapping")
     _check_keys(f"{where}.timeouts", timeouts, {"connect", "read"})
+    retry = _numbers(merged, "retry", RetrySettings, where)
+    jobs = _numbers(merged, "jobs", JobSettings, where)
     try:
         return DeviceSettings(
             name=name,
@@ -240,9 +294,28 @@ def _device_from(
             connect_timeout=float(timeouts.get("connect", 10.0)),
             read_timeout=float(timeouts.get("read", 120.0)),
             deadline=float(merged.get("retry_deadline", 60.0)),
+            retry=retry,
+            jobs=jobs,
         )
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"{where}: {exc}") from None
+
+
+def _numbers(data: dict[str, Any], key: str, cls: type[_N], where: str) -> _N:
+    """A mapping of non-negative numbers (``retry:``, ``jobs:``) laid over ``cls``'s defaults."""
+    raw = data.get(key) or {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{where}.{key}: expected a mapping")
+    fields = {f.name: f.type for f in dataclasses.fields(cls)}
+    _check_keys(f"{where}.{key}", raw, set(fields))
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise SettingsError(f"{where}.{key}.{name}: expected a number of at least 0")
+        values[name] = int(value) if fields[name] in (int, "int") else float(value)
+    if values.get("attempts", 1) < 1:
+        raise SettingsError(f"{where}.{key}.attempts: expected at least 1")
+    return cls(**values)
 
 
 def _opt_str(data: dict[str, Any], key: str, where: str) -> str | None:

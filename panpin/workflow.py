@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from panpin import errors, panosxml
-from panpin.change import ChangeContext, Outcome, apply_plan
+from panpin.change import ChangeContext, Outcome, apply_plan, run_tag
 from panpin.device import DeviceInfo, system_info
 from panpin.evidence import Candidate
 from panpin.exclusions import ExclusionEntry, read_list
-from panpin.jobs import Backoff
 from panpin.journal import ChangeJournal
 from panpin.marker import new_change_id
 from panpin.plan import Plan, build_plan
@@ -122,7 +121,10 @@ def rollback_plan(
     by_name = {e.name: e for e in current}
     if record is not None:
         added, removed = record.adds, record.removes
-        if record.result not in ("committed", "push-failed", "unverified"):
+        # "in-doubt", "superseded": the commit's outcome is unknown; rolling back deletes only
+        # what of it is on the device (entries that still carry its marker): safe either way.
+        rollbackable = ("committed", "push-failed", "unverified", "in-doubt", "superseded")
+        if record.result not in rollbackable:
             raise errors.InputError(
                 f"change {target} ended '{record.result}': nothing of it is committed to roll back"
             )
@@ -196,7 +198,6 @@ class Applier:
     info: DeviceInfo
     journal: ChangeJournal | None
     say: Callable[[str], None]
-    backoff: Backoff = field(default_factory=Backoff)
 
     def apply(self, plan: Plan, *, commit: bool = True) -> Outcome:
         """Apply ``plan`` to the device (see :func:`panpin.change.apply_plan`)."""
@@ -217,7 +218,8 @@ class Applier:
             device_name=self.device.name,
             panorama=self.info.kind == "panorama",
             journal=self.journal,
-            backoff=self.backoff,
+            backoff=self.device.commit_backoff(),
+            run_tag=run_tag(self.journal.path) if self.journal is not None else None,
             say=self.say,
         )
         return apply_plan(ctx, plan, commit=commit)
@@ -261,6 +263,7 @@ def scan_for_plan(
         location=device.location,
         state=state,
         incremental=incremental,
+        backoff=device.log_backoff(),
     )
     candidates = list(result.candidates)
     window_start = None

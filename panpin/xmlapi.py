@@ -97,6 +97,10 @@ def hardened_parser(*, huge_tree: bool = False) -> etree.XMLParser:
 
 def parse_xml(data: bytes) -> etree._Element:
     """Parse a PAN-OS answer, refusing DTDs (billion laughs, XXE) and malformed XML."""
+    # PAN-OS never sends a DTD. Refusing one before the parser sees it gives one clear error for
+    # every entity trick, instead of whichever of libxml2's limits it happens to hit first.
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise errors.ResponseError("the device sent XML with a DTD; refused")
     try:
         root = etree.fromstring(data, parser=hardened_parser())
     except etree.XMLSyntaxError as exc:
@@ -203,7 +207,7 @@ _TRANSIENT = (
 )
 
 
-class _NotSent(errors.ConnectError):
+class NotSent(errors.ConnectError):
     """The connection failed before the request could reach the device."""
 
 
@@ -297,10 +301,10 @@ class XmlApi:
             except requests.exceptions.SSLError as exc:
                 raise errors.TLSError(_tls_message(self.conn, exc)) from None
             except requests.exceptions.ConnectTimeout:
-                raise _NotSent(f"{self.conn.host}: connection timed out ({what})") from None
+                raise NotSent(f"{self.conn.host}: connection timed out ({what})") from None
             except requests.exceptions.ConnectionError as exc:
                 if _never_connected(exc):
-                    raise _NotSent(f"{self.conn.host}: cannot connect ({what})") from None
+                    raise NotSent(f"{self.conn.host}: cannot connect ({what})") from None
                 raise errors.ConnectError(
                     f"{self.conn.host}: connection lost during {what}: {_root_cause(exc)}"
                 ) from None
@@ -314,9 +318,20 @@ class XmlApi:
                 ) from None
 
     def _chunks(self, response: requests.Response) -> Iterator[bytes]:
-        """The body as chunks; a connection lost mid-body is a (transient) ConnectError."""
+        """The body as chunks; a connection lost mid-body is a (transient) ConnectError.
+
+        Never more than ``max_response_bytes`` in all, streamed or not: an endless answer would
+        otherwise hold a run forever, and a reader that keeps a page whole (log pages are parsed in
+        batches) would hold it in memory.
+        """
+        limit = self.conn.max_response_bytes
+        size = 0
         try:
-            yield from response.iter_content(_CHUNK)
+            for chunk in response.iter_content(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise errors.ResponseError(f"response exceeds the {limit}-byte limit; refused")
+                yield chunk
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise errors.ConnectError(
                 f"{self.conn.host}: connection lost while reading the answer: {_root_cause(exc)}"
@@ -329,14 +344,7 @@ class XmlApi:
             raise errors.ResponseError(
                 f"response of {int(declared)} bytes exceeds the {limit}-byte limit; refused"
             )
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in self._chunks(response):
-            size += len(chunk)
-            if size > limit:
-                raise errors.ResponseError(f"response exceeds the {limit}-byte limit; refused")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return b"".join(self._chunks(response))
 
     def _once(
         self, params: Mapping[str, str], *, with_key: bool, timeout: float | None
@@ -362,7 +370,7 @@ class XmlApi:
 
     def _retrying(self, idempotent: bool) -> tenacity.Retrying:
         policy = self.conn.retry
-        retryable: tuple[type[BaseException], ...] = _TRANSIENT if idempotent else (_NotSent,)
+        retryable: tuple[type[BaseException], ...] = _TRANSIENT if idempotent else (NotSent,)
         if not idempotent:
             # A commit refused with "commit in progress" / "session timed out" did nothing.
             retryable = (*retryable, errors.CommitInProgress, errors.SessionTimedOut)
@@ -520,10 +528,14 @@ def iterparse(
     )
     root: etree._Element | None = None
     error_envelope = False
+    # The end of the previous chunk, so a declaration split across two chunks is still seen.
+    tail = b""
     try:
         for chunk in chunks:
-            if b"<!DOCTYPE" in chunk or b"<!ENTITY" in chunk:
+            window = tail + chunk
+            if b"<!DOCTYPE" in window or b"<!ENTITY" in window:
                 raise errors.ResponseError("the device sent XML with a DTD; refused")
+            tail = window[-(len(b"<!DOCTYPE") - 1) :]
             parser.feed(chunk)
             for event, item in parser.read_events():
                 if not isinstance(item, etree._Element):

@@ -309,6 +309,13 @@ def _run_one(
         run.adds = [e.name for e in the_plan.adds]
         run.removes = [e.name for e in the_plan.removes]
         if not the_plan.has_changes:
+            if not dry_run:
+                from panpin.change import settle_interrupted
+
+                # The list just read may show that an interrupted run's change did land.
+                settle_interrupted(
+                    _journal(ctx), device.name, list(the_plan.base), pending_ours=None
+                )
             return run
         if dry_run:
             run.result = "pending"
