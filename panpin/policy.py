@@ -243,8 +243,11 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Validate policy YAML ``text``; ``source`` names it in messages. Pure."""
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        # The reader checks the characters as the loader is built, so a control character
+        # fails here and must become a PolicyError like any other YAML problem.
+        loader = yaml.SafeLoader(text)
         # Composing (not constructing) keeps every node's line; nothing is built from tags, so
         # a hostile file cannot instantiate objects.
         root = loader.get_single_node()
@@ -253,7 +256,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     except yaml.YAMLError as exc:
         raise PolicyValidationError([PolicyProblem(source, 1, "yaml", str(exc))]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None:
         raise PolicyValidationError([PolicyProblem(source, 1, "policy", "the file is empty")])
     reader = _Reader(source)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,6 +84,11 @@ SCAN_MIGRATIONS: tuple[Migration, ...] = (
 # make the watermark row unbounded, so past this many ids only the newest are kept (an older one
 # could then be read twice at worst, never lost).
 MAX_SEEN_IDS = 20_000
+
+# `PRAGMA journal_mode = WAL` gets no busy wait while another connection holds a lock, so the
+# threads of a fleet run opening a new state file at once could fail with "database is locked".
+# First-time schema setup is rare and quick: one lock per process serialises it.
+_SCHEMA_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,12 @@ class StateDB:
         Other modules (the change journal) call this with their own component name and list.
         A database newer than this panpin is refused rather than written with an old schema.
         """
+        if component in self._ready:
+            return len(migrations)
+        with _SCHEMA_LOCK:
+            return self._ensure_schema_locked(component, migrations)
+
+    def _ensure_schema_locked(self, component: str, migrations: Sequence[Migration]) -> int:
         if component in self._ready:
             return len(migrations)
         db = self._open()

@@ -174,7 +174,7 @@ def _make_plan(
 
 
 def _run_lock(ctx: click.Context) -> Any:
-    from panpin.runlock import run_lock
+    from panpin.state import run_lock
 
     return run_lock(settings(ctx).state)
 

@@ -227,12 +227,6 @@ def test_policy_loader_answers_any_text_with_a_policy_error(text: str) -> None:
         parse_policy(text, "fuzz.yaml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=yaml.YAMLError,
-    reason="BUG (reported): policy.parse_policy builds yaml.SafeLoader(text) outside its try, so "
-    "a control character escapes as yaml.reader.ReaderError: a traceback and exit 1, not exit 2",
-)
 @pytest.mark.parametrize("char", ["\x1f", "\x00", "\ufffe"])
 def test_policy_loader_refuses_control_characters_with_a_policy_error(char: str) -> None:
     with pytest.raises(PolicyError):
