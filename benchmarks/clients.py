@@ -22,26 +22,11 @@ from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 from benchmarks.measure import peak_rss_mb, self_cpu
+from panpin.logs import LOG_FIELDS
 
-# The fields panpin reads from an entry (panpin.logs.LOG_FIELDS); the other clients extract
-# the same ones so every client does the same per-entry work before its own processing.
-FIELDS = frozenset(
-    {
-        "receive_time",
-        "serial",
-        "seqno",
-        "src",
-        "srcuser",
-        "app",
-        "rule",
-        "policy_name",
-        "sni",
-        "cn",
-        "error",
-        "err_index",
-        "device_name",
-    }
-)
+# The fields panpin reads from an entry; the other clients extract the same ones so every
+# client does the same per-entry work before its own processing.
+FIELDS = LOG_FIELDS
 NLOGS = 5000
 
 
