@@ -716,12 +716,14 @@ def scan_device(
     backoff: Backoff = LOG_BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
     info: DeviceInfo | None = None,
+    covering_names: Sequence[str] | None = None,
 ) -> ScanResult:
     """Scan one device's Decryption log (a firewall's, or Panorama's store) into candidates.
 
     ``since``/``until``: durations count back from the device's own clock (``show clock``), or
     device-local timestamps; ``None`` leaves that end open. ``location`` is where the exclusion list
-    is read to fill ``covered_by`` (``None``: not read).
+    is read to fill ``covered_by`` (``None``: not read), unless the caller has read it already and
+    passes the names of its live entries as ``covering_names``.
 
     ``incremental`` (needs ``state``): start at the stored watermark of (device, location) — or at
     ``since`` when that is later, or on the first run — drop the entries already read at the
@@ -805,7 +807,9 @@ def scan_device(
             sleep=sleep,
             progress=progress,
         )
-        names = _covering_names(api, location)
+        names = (
+            list(covering_names) if covering_names is not None else _covering_names(api, location)
+        )
     except BaseException as exc:
         if state is not None and run_id is not None:
             result = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"

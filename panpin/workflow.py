@@ -232,6 +232,7 @@ def scan_for_plan(
     api: XmlApi,
     *,
     device: DeviceSettings,
+    info: DeviceInfo,
     policy: Any,
     since: str | None,
     until: str | None,
@@ -240,6 +241,9 @@ def scan_for_plan(
     current: Sequence[ExclusionEntry],
 ) -> tuple[list[Candidate], dict[str, Any]]:
     """The candidates a plan decides on, and a summary of the scan for the plan document.
+
+    ``info`` and ``current`` (the running list) are what the caller already read from the device;
+    they are reused rather than asked for again.
 
     Reads the Decryption log. Not incremental (``plan``): the window is ``--since`` or the policy's
     ``thresholds.window``. Incremental (``run``): new logs since the stored watermark are folded
@@ -264,15 +268,15 @@ def scan_for_plan(
         state=state,
         incremental=incremental,
         backoff=device.log_backoff(),
+        info=info,
+        covering_names=[e.name for e in current if e.exclude],
     )
     candidates = list(result.candidates)
     window_start = None
     if state is not None:
         # Thresholds count over the policy's window across runs, not just this run's new logs.
         window_start = format_time(device_clock(api) - window.delta)
-        candidates = state.evidence_window(
-            system_info(api).serial, window_start, location=str(device.location)
-        )
+        candidates = state.evidence_window(info.serial, window_start, location=str(device.location))
     doc: dict[str, Any] = {
         "query": result.query,
         "logs_read": result.logs_read,

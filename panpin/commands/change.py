@@ -145,6 +145,7 @@ def _make_plan(
         candidates, scan_doc = scan_for_plan(
             api,
             device=device,
+            info=info,
             policy=policy,
             since=since,
             until=until,

@@ -254,7 +254,7 @@ def render(folder: Path) -> str:
                 [
                     s.label,
                     ", ".join(f"`{k}={v}`" for k, v in s.match.items())
-                    + (f" (the {s.after + 1}th)" if s.after else ""),
+                    + (f" (the {_ordinal(s.after + 1)})" if s.after else ""),
                 ]
                 for s in STEPS
             ],
@@ -432,3 +432,9 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th ... 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
