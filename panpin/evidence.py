@@ -143,6 +143,22 @@ def _clean(value: str | None) -> str:
     return safe_text(value, _FIELD_LIMIT)
 
 
+# raw field value -> _clean(value), for the values add_entry sees again and again (a site's
+# clients, users, apps, rules). Bounded like the aggregator's memos; a value that cleans to ""
+# is not kept (whitespace), so a miss and an empty result both recompute.
+_CLEANED: dict[str, str] = {}
+_CLEANED_LIMIT = 20_000
+
+
+def _clean_new(value: str) -> str:
+    result = _clean(value)
+    if len(value) <= _FIELD_LIMIT:
+        if len(_CLEANED) >= _CLEANED_LIMIT:
+            _CLEANED.clear()
+        _CLEANED[value] = result
+    return result
+
+
 def _earliest(a: str, b: str) -> str:
     # "YYYY/MM/DD HH:MM:SS" sorts as text; "" means unknown and never wins.
     if not a:
@@ -174,30 +190,43 @@ class HostEvidence:
 
     def add_entry(self, entry: Mapping[str, str], alert: str) -> None:
         # Runs once per log entry of a scan (500 000 times for a busy week), so it is written
-        # out field by field: no per-call tuples, no min/max helpers, locals for lookups.
+        # out field by field: no per-call tuples, no helpers, locals for lookups; a field's
+        # cleaned value comes from a memo, as the same few values repeat across entries.
         self.hits += 1
         errors = self.errors
         errors[alert] = errors.get(alert, 0) + 1
         get = entry.get
-        clean = _clean
-        value = clean(get("src"))
+        cleaned = _CLEANED.get
+        value = get("src")
         if value:
-            self.clients.add(value)
-        value = clean(get("srcuser"))
+            value = cleaned(value) or _clean_new(value)
+            if value:
+                self.clients.add(value)
+        value = get("srcuser")
         if value:
-            self.users.add(value)
-        value = clean(get("app"))
+            value = cleaned(value) or _clean_new(value)
+            if value:
+                self.users.add(value)
+        value = get("app")
         if value:
-            self.apps.add(value)
-        value = clean(get("serial"))
+            value = cleaned(value) or _clean_new(value)
+            if value:
+                self.apps.add(value)
+        value = get("serial")
         if value:
-            self.devices.add(value)
-        value = clean(get("rule"))
+            value = cleaned(value) or _clean_new(value)
+            if value:
+                self.devices.add(value)
+        value = get("rule")
         if value:
-            self.rules.add(value)
-        value = clean(get("policy_name"))
+            value = cleaned(value) or _clean_new(value)
+            if value:
+                self.rules.add(value)
+        value = get("policy_name")
         if value:
-            self.rules.add(value)
+            value = cleaned(value) or _clean_new(value)
+            if value:
+                self.rules.add(value)
         when = get("receive_time")
         if when:
             when = when.strip()
@@ -208,7 +237,7 @@ class HostEvidence:
                 if when > self.last_seen:
                     self.last_seen = when
         if len(self.samples) < MAX_SAMPLES:
-            logid = clean(get("logid"))
+            logid = _clean(get("logid"))
             if logid and logid not in self.samples:
                 self.samples.append(logid)
 

@@ -11,12 +11,12 @@ How a window is read (reference §3):
 * each job is polled with ``action=get`` under a deadline, the interval growing from 0.5 s by
   x1.5 up to 2 s (pango warns that polling faster than every 2 s slows PAN-OS down; pan-python
   starts at 0.5 s, so short jobs still finish quickly);
-* every poll answer is read whole (a page is at most ``nlogs`` entries) and parsed; ``<job><status>``
+* every poll answer is read whole (a page is at most ``nlogs`` entries); ``<job><status>``
   precedes ``<log>`` in the document, so by the time ``<logs>`` opens we know whether this answer
   is the final one (``FIN`` and, when the attribute is there, ``progress="100"`` — Panorama may
-  say FIN while its collectors still answer). Entries of a final answer are handed to the caller
-  one at a time and freed, batch by batch (:func:`read_page`); any other answer is abandoned at
-  ``<logs>`` and the job polled again;
+  say FIN while its collectors still answer). The entries of a final answer are read (by layout,
+  without building a tree, when the page allows: :func:`read_page`) and handed to the caller;
+  any other answer is abandoned at ``<logs>`` and the job polled again;
 * a job we give up on (deadline, Ctrl-C, any error) is deleted with ``action=finish``;
 * pages continue with ``skip += count`` until one returns fewer than ``nlogs`` entries. Entries
   are deduplicated by ``serial/seqno`` (falling back to ``logid``) against the previous and the
@@ -371,29 +371,38 @@ def read_page(chunks: Iterable[bytes], on_entry: Callable[[dict[str, str]], None
 
     Why not just that: lxml's event parser calls back into Python, taking the GIL, at every start
     and end tag of the document (140 times per Decryption-log entry), and that alone costs more
-    than parsing the entry. So a final answer of the usual shape is parsed in batches of whole
-    entries with the plain, callback-free parser instead, with the same hardened settings;
-    everything else (pending and error answers, anything irregular) goes through
-    :func:`read_answer` as before. The answer is read whole first: a page holds at most ``nlogs``
-    entries, and the transport caps its size.
+    than parsing the entry; building a tree of all ~70 fields of an entry to read 13 costs more
+    than everything else a scan does. So the answer is read whole (a page holds at most ``nlogs``
+    entries, and the transport caps its size) and a final answer of the usual shape is read one
+    of two faster ways, each exact:
 
-    The batch reader runs only when it can show that its entries are read_answer's:
+    1. by layout (:mod:`panpin.logtemplate`): the entries are matched, in pieces of about
+       ``_BATCH_BYTES``, against expressions that accept only well-formed entries in a layout
+       learned from the page itself, capturing the wanted fields; no tree is built;
+    2. else in batches of whole entries parsed with the plain, callback-free hardened parser.
+
+    Everything else (pending and error answers, anything irregular) goes through
+    :func:`read_answer`. The fast ways run only when they can show that their entries are
+    read_answer's:
 
     * nothing :func:`panpin.xmlapi.iterparse` refuses by its bytes (a DTD) is in the answer;
-    * the ``<logs ...>`` start tag and the first ``</logs>`` after it are real tags: the text
-      around them (the head before, the tail after) holds no comment, CDATA, PI or DOCTYPE
-      (``<!``, ``<?``; a leading UTF-8 XML declaration is fine), so every ``<`` there opens a
-      tag; the head declares no namespace (``xmlns``), which would put the entries in it; the
-      tail holds no other ``<logs>``;
+    * the ``<logs ...>`` start tag and the ``</logs>`` end tag are real tags: the text around
+      them (the head before, the tail after) holds no comment, CDATA, PI or DOCTYPE (``<!``,
+      ``<?``; a leading UTF-8 XML declaration is fine), so every ``<`` there opens a tag; the
+      head declares no namespace (``xmlns``), which would put the entries in it; the tail holds
+      no other ``<logs>``;
     * head + tail, without the entries, parse with :func:`read_answer` to a final answer;
-    * each batch, cut after an ``</entry>``, parses on its own inside as many ancestors as
-      ``<logs>`` has (so the same depth limits apply); every ``<entry>`` in it is a child of
-      ``<logs>``, and no ``<logs>`` is in it. A document is well-formed exactly when its
-      head + tail is and each batch is.
+    * by layout: every piece is whole entries from end to end, each in a layout (so nothing but
+      entries, hence no other ``</logs>``, lies between the two tags);
+    * in batches: the ``</logs>`` is the first after the start tag; each batch, cut after an
+      ``</entry>``, parses on its own inside as many ancestors as ``<logs>`` has (so the same
+      depth limits apply); every ``<entry>`` in it is a child of ``<logs>``, and no ``<logs>``
+      or ``<job>`` is in it. A document is well-formed exactly when its head + tail is and each
+      batch is.
 
-    Every batch is parsed before the first entry is handed on. When one fails (malformed, or
-    irregular), nothing has been handed on yet and the answer is parsed again the general way:
-    the caller sees what :func:`read_answer` alone would have given it, errors included.
+    Every entry is read before the first is handed on. When a fast way fails (malformed, or
+    irregular), nothing has been handed on yet and the answer is read the next way: the caller
+    sees what :func:`read_answer` alone would have given it, errors included.
     """
     from panpin.xmlapi import iterparse
 
@@ -423,15 +432,19 @@ def _read_batches(body: bytearray, on_entry: Callable[[dict[str, str]], None]) -
     found = _LOGS_START.search(body)
     if found is None:
         return None  # no entries: a pending, empty or error answer, cheap to read anyway
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        return None  # iterparse refuses these anywhere in an answer; let it say so
+    # iterparse refuses these anywhere in an answer; let it say so. (A search for one byte first:
+    # it is much faster than for a string, and a "!" is rare in a page.)
+    if b"!" in body and (b"<!DOCTYPE" in body or b"<!ENTITY" in body):
+        return None
     start = body.find(b">", found.start()) + 1
     if start == 0 or body[start - 2] == ord("/"):
         return None
-    # The plain ``</logs>``, found fast: were the real end tag ``</logs >``, the cut would land
-    # elsewhere and a batch or the skeleton would not parse.
-    end = body.find(b"</logs>", start)
-    if end < 0:
+    # The plain ``</logs>``, found fast from the end (the tail is short): were the real end tag
+    # ``</logs >``, the cut would land elsewhere and the entries or the skeleton would not parse.
+    # Were there another ``</logs>`` before it, the layout reader would not match the entries
+    # (their text holds no "<", and no entry has a child named logs); the batch reader checks.
+    end = body.rfind(b"</logs>")
+    if end < start:
         return None
     head, tail = bytes(body[:start]), bytes(body[end:])
     declaration = _PLAIN_DECLARATION.match(head)
@@ -453,12 +466,53 @@ def _read_batches(body: bytearray, on_entry: Callable[[dict[str, str]], None]) -
     # Every batch is parsed before the first entry is handed on: how many entries read_answer
     # hands on before it meets a defect depends on where the chunks end, so an answer with a
     # defect anywhere is left to it whole.
-    fields = _parse_batches(body, start, end, depth)
+    fields = _read_by_layout(body, start, end, depth)
+    if fields is None:
+        if body.find(b"</logs>", start) != end:
+            return None  # two </logs>: read_answer's business
+        fields = _parse_batches(body, start, end, depth)
     if fields is None:
         return None
     for entry in fields:
         on_entry(entry)
     return replace(answer, entries=len(fields))
+
+
+# The depth of <logs> up to which the layout reader is used: its fields are then far from the
+# parser's depth limit (256 without huge_tree), which the layout reader does not check.
+_LAYOUT_MAX_DEPTH = 200
+
+
+def _read_by_layout(
+    body: bytearray, start: int, end: int, depth: int
+) -> list[dict[str, str]] | None:
+    """The fields of the entries in ``body[start:end]`` read by layout; None to use the parser.
+
+    In pieces of about ``_BATCH_BYTES``, cut after an ``</entry>``: a piece's text and what is
+    made of it stay in the CPU's caches, which a whole page's 11 MB would not. Where the cut lands
+    does not matter: the reader accepts a piece only if it is whole entries from end to end.
+    """
+    from panpin.logtemplate import LayoutReader
+
+    if depth > _LAYOUT_MAX_DEPTH:
+        return None
+    reader = LayoutReader(LOG_FIELDS)
+    fields: list[dict[str, str]] = []
+    pos = start
+    with memoryview(body) as view:
+        while pos < end:
+            cut = body.find(_ENTRY_END, min(pos + _BATCH_BYTES, end), end)
+            stop = end if cut < 0 else cut + len(_ENTRY_END)
+            try:
+                text = str(view[pos:stop], "utf-8")  # decoded in place, without a copy
+            except UnicodeDecodeError:
+                return None  # (a cut inside a character cannot happen: "</entry>" is ASCII)
+            entries = reader.read(text)
+            if entries is None:
+                return None
+            fields += entries
+            pos = stop
+    return fields
 
 
 def _parse_batches(
@@ -487,7 +541,8 @@ def _parse_batches(
         entries = list(logs.iterchildren("entry"))
         # Every <entry> a child of <logs>, and no <logs> inside (read_answer would take its
         # progress, or stop reading entries at its end): one pass in C over the batch.
-        if sum(1 for _ in logs.iter("entry", "logs")) != len(entries) + 1:
+        # No <job> either: read_answer would take a status from it.
+        if sum(1 for _ in logs.iter(*PAGE_TAGS)) != len(entries) + 1:
             return None
         fields.extend(entry_fields(element) for element in entries)
         pos = stop
@@ -790,10 +845,14 @@ def scan_device(
 
     aggregator = Aggregator(signals=chosen, by_day=incremental)
     edge = _Boundary(mark)
+    # The next watermark is only kept by an incremental scan; a plain one hands entries straight
+    # to the aggregator (this runs once per entry).
+    sink: Callable[[LogEntry], None] = aggregator.add
+    if incremental:
 
-    def sink(entry: LogEntry) -> None:
-        aggregator.add(entry)
-        edge.see(entry)
+        def sink(entry: LogEntry) -> None:
+            aggregator.add(entry)
+            edge.see(entry)
 
     run_id = state.start_run(key, where) if incremental and state is not None else None
     try:

@@ -222,6 +222,14 @@ _SNIPPETS = [
     "<?x?>",
     "<!DOCTYPE x>",
     "xmlns='u'",
+    "&#0;",
+    "&#x41;",
+    "<sni/>",
+    '<sni x="1">',
+    "</sni >",
+    "\ufffe",
+    "<job>",
+    " logid='2'",
 ]
 
 
