@@ -33,9 +33,10 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from panpin import errors
+from panpin.evidence import ROW_FIELDS
 from panpin.jobs import Backoff
 
 if TYPE_CHECKING:
@@ -43,11 +44,13 @@ if TYPE_CHECKING:
 
     from panpin.device import DeviceInfo
     from panpin.evidence import ScanResult
+    from panpin.logtemplate import LayoutReader
     from panpin.settings import Location
     from panpin.state import StateDB, Watermark
     from panpin.xmlapi import XmlApi
 
 log = logging.getLogger("panpin.logs")
+_T = TypeVar("_T")
 
 LOG_TYPE = "decryption"
 NLOGS = 5000  # the PAN-OS maximum per job (reference §3.1)
@@ -64,28 +67,31 @@ LOG_BACKOFF = Backoff(initial=0.5, factor=1.5, maximum=2.0, deadline=300.0)
 _POLL_RETRIES = 3
 _PAGE_RESTARTS = 2
 
-# The entry fields panpin reads; everything else in an entry is skipped while parsing.
-LOG_FIELDS = frozenset(
-    {
-        "receive_time",
-        "serial",
-        "seqno",
-        "src",
-        "srcuser",
-        "app",
-        "rule",
-        "policy_name",
-        "sni",
-        "cn",
-        "error",
-        "err_index",
-        "device_name",
-    }
-)
+# The entry fields panpin reads; everything else in an entry is skipped while parsing. A page
+# read by layout is handed on as rows of these, in ROW_FIELDS order (logid first).
+LOG_FIELDS = frozenset(ROW_FIELDS[1:])
 
 _LOG_FIELD_TAGS = tuple(sorted(LOG_FIELDS))
 
 LogEntry = Mapping[str, str]
+# An entry as a row: its ROW_FIELDS in that order, "" for a field it does not have.
+Row = tuple[str, ...]
+_SERIAL, _SEQNO, _TIME = (ROW_FIELDS.index(name) for name in ("serial", "seqno", "receive_time"))
+
+
+def row_of(entry: LogEntry) -> Row:
+    """``entry`` as a row (see :data:`Row`)."""
+    get = entry.get
+    return tuple(get(name) or "" for name in ROW_FIELDS)
+
+
+def row_id(row: Row) -> str | None:
+    """:func:`entry_id` of a row."""
+    seqno = row[_SEQNO]
+    if seqno:
+        return f"{row[_SERIAL]}/{seqno}"
+    return f"logid:{row[0]}" if row[0] else None
+
 
 # --- query building (pure) -----------------------------------------------------------------------
 
@@ -366,7 +372,11 @@ class _NotRegular(Exception):
     """The answer is not one the batch reader can prove it reads exactly as read_answer does."""
 
 
-def read_page(chunks: Iterable[bytes], on_entry: Callable[[dict[str, str]], None]) -> PollAnswer:
+def read_page(
+    chunks: Iterable[bytes],
+    on_entry: Callable[[dict[str, str]], None],
+    on_rows: Callable[[list[Row]], None] | None = None,
+) -> PollAnswer:
     """Read one ``action=get`` answer: exactly what ``read_answer(iterparse(chunks, ...))`` does.
 
     Why not just that: lxml's event parser calls back into Python, taking the GIL, at every start
@@ -403,6 +413,9 @@ def read_page(chunks: Iterable[bytes], on_entry: Callable[[dict[str, str]], None
     Every entry is read before the first is handed on. When a fast way fails (malformed, or
     irregular), nothing has been handed on yet and the answer is read the next way: the caller
     sees what :func:`read_answer` alone would have given it, errors included.
+
+    ``on_rows``, when given, receives the entries of a page read by layout at once, as rows
+    (:data:`Row`: no dict per entry); ``on_entry`` receives them one by one otherwise.
     """
     from panpin.xmlapi import iterparse
 
@@ -413,7 +426,7 @@ def read_page(chunks: Iterable[bytes], on_entry: Callable[[dict[str, str]], None
     for chunk in chunks:
         body += chunk
         sizes.append(len(chunk))
-    answer = _read_batches(body, on_entry)
+    answer = _read_batches(body, on_entry, on_rows)
     if answer is not None:
         return answer
     view = memoryview(body)
@@ -427,7 +440,11 @@ def read_page(chunks: Iterable[bytes], on_entry: Callable[[dict[str, str]], None
     return read_answer(iterparse(replay(), tags=PAGE_TAGS), on_entry)
 
 
-def _read_batches(body: bytearray, on_entry: Callable[[dict[str, str]], None]) -> PollAnswer | None:
+def _read_batches(
+    body: bytearray,
+    on_entry: Callable[[dict[str, str]], None],
+    on_rows: Callable[[list[Row]], None] | None,
+) -> PollAnswer | None:
     """The answer, its entries handed on; None (nothing handed on) when read_answer must read it."""
     found = _LOGS_START.search(body)
     if found is None:
@@ -466,7 +483,14 @@ def _read_batches(body: bytearray, on_entry: Callable[[dict[str, str]], None]) -
     # Every batch is parsed before the first entry is handed on: how many entries read_answer
     # hands on before it meets a defect depends on where the chunks end, so an answer with a
     # defect anywhere is left to it whole.
-    fields = _read_by_layout(body, start, end, depth)
+    if on_rows is not None:
+        rows = _read_by_layout(body, start, end, depth, _as_rows)
+        if rows is not None:
+            on_rows(rows)
+            return replace(answer, entries=len(rows))
+        fields = None
+    else:
+        fields = _read_by_layout(body, start, end, depth, _as_dicts)
     if fields is None:
         if body.find(b"</logs>", start) != end:
             return None  # two </logs>: read_answer's business
@@ -483,10 +507,22 @@ def _read_batches(body: bytearray, on_entry: Callable[[dict[str, str]], None]) -
 _LAYOUT_MAX_DEPTH = 200
 
 
+def _as_rows(reader: LayoutReader, text: str) -> list[Row] | None:
+    return reader.read_rows(text)
+
+
+def _as_dicts(reader: LayoutReader, text: str) -> list[dict[str, str]] | None:
+    return reader.read(text)
+
+
 def _read_by_layout(
-    body: bytearray, start: int, end: int, depth: int
-) -> list[dict[str, str]] | None:
-    """The fields of the entries in ``body[start:end]`` read by layout; None to use the parser.
+    body: bytearray,
+    start: int,
+    end: int,
+    depth: int,
+    read: Callable[[LayoutReader, str], list[_T] | None],
+) -> list[_T] | None:
+    """The entries in ``body[start:end]`` read by layout; None to use the parser.
 
     In pieces of about ``_BATCH_BYTES``, cut after an ``</entry>``: a piece's text and what is
     made of it stay in the CPU's caches, which a whole page's 11 MB would not. Where the cut lands
@@ -496,8 +532,8 @@ def _read_by_layout(
 
     if depth > _LAYOUT_MAX_DEPTH:
         return None
-    reader = LayoutReader(LOG_FIELDS)
-    fields: list[dict[str, str]] = []
+    reader = LayoutReader(ROW_FIELDS)
+    out: list[_T] = []
     pos = start
     with memoryview(body) as view:
         while pos < end:
@@ -507,12 +543,12 @@ def _read_by_layout(
                 text = str(view[pos:stop], "utf-8")  # decoded in place, without a copy
             except UnicodeDecodeError:
                 return None  # (a cut inside a character cannot happen: "</entry>" is ASCII)
-            entries = reader.read(text)
+            entries = read(reader, text)
             if entries is None:
                 return None
-            fields += entries
+            out += entries
             pos = stop
-    return fields
+    return out
 
 
 def _parse_batches(
@@ -619,6 +655,7 @@ def run_log_job(
     backoff: Backoff = LOG_BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
     on_job: Callable[[str], None] | None = None,
+    on_rows: Callable[[list[Row]], None] | None = None,
 ) -> int:
     """Start one log job, poll it to its final answer and stream its entries to ``on_entry``.
 
@@ -638,7 +675,7 @@ def run_log_job(
         while True:
             try:
                 with api.stream({"type": "log", "action": "get", "job-id": job_id}) as chunks:
-                    last = read_page(chunks, on_entry)
+                    last = read_page(chunks, on_entry, on_rows)
                 failures = 0
             except _TRANSIENT_POLL:
                 failures += 1
@@ -665,7 +702,8 @@ def read_logs(
     api: LogJobApi,
     query: str,
     *,
-    sink: Callable[[LogEntry], None],
+    sink: Callable[[LogEntry], None] | None = None,
+    sink_rows: Callable[[list[Row]], None] | None = None,
     max_logs: int | None = None,
     known_ids: Collection[str] = (),
     backoff: Backoff = LOG_BACKOFF,
@@ -673,13 +711,17 @@ def read_logs(
     progress: Callable[[int], None] | None = None,
     nlogs: int = NLOGS,
 ) -> ReadStats:
-    """Read every Decryption-log entry matching ``query`` (oldest first) into ``sink``.
+    """Read every Decryption-log entry matching ``query`` (oldest first) into the sink.
 
-    Pages of ``nlogs`` with ``skip``; each distinct entry reaches ``sink`` once. ``known_ids``
-    (the incremental watermark's entries at its boundary second) are skipped like duplicates.
-    ``max_logs`` caps the distinct entries read; ``truncated`` says the cap cut the window short.
-    ``progress`` gets the running count. Reads the device; writes nothing.
+    Pages of ``nlogs`` with ``skip``; each distinct entry reaches the sink once: ``sink`` gets
+    each as a dict (:func:`entry_fields`), or ``sink_rows`` gets them as rows (:data:`Row`), in
+    lists, in order (give one of the two). ``known_ids`` (the incremental watermark's entries at
+    its boundary second) are skipped like duplicates. ``max_logs`` caps the distinct entries
+    read; ``truncated`` says the cap cut the window short. ``progress`` gets the running count.
+    Reads the device; writes nothing.
     """
+    if (sink is None) == (sink_rows is None):
+        raise ValueError("give sink or sink_rows")
     if not 1 <= nlogs <= NLOGS:
         raise ValueError(f"nlogs must be 1..{NLOGS}")
     if max_logs is not None and max_logs < 1:
@@ -690,6 +732,9 @@ def read_logs(
     current: set[str] = set()
 
     def on_entry(entry: dict[str, str]) -> None:
+        if sink is None:
+            on_rows([row_of(entry)])
+            return
         if max_logs is not None and stats.logs_read >= max_logs:
             stats.truncated = True
             raise _CapReached
@@ -703,6 +748,31 @@ def read_logs(
         sink(entry)
         if progress is not None and stats.logs_read % 1000 == 0:
             progress(stats.logs_read)
+
+    def on_rows(rows: list[Row]) -> None:
+        # on_entry for a page's rows at once: the same checks, then one call of sink_rows with
+        # the rows taken, also when the cap stops the page part-way.
+        assert sink_rows is not None
+        before = stats.logs_read
+        taken: list[Row] = []
+        try:
+            for row in rows:
+                if max_logs is not None and stats.logs_read >= max_logs:
+                    stats.truncated = True
+                    raise _CapReached
+                key = row_id(row)
+                if key is not None:
+                    if key in known or key in previous or key in current:
+                        stats.duplicates += 1
+                        continue
+                    current.add(key)
+                stats.logs_read += 1
+                taken.append(row)
+        finally:
+            if taken:
+                sink_rows(taken)
+            if progress is not None and stats.logs_read // 1000 > before // 1000:
+                progress(stats.logs_read)
 
     skip = 0
     while True:
@@ -721,6 +791,7 @@ def read_logs(
                     skip=skip,
                     nlogs=page_size,
                     on_entry=on_entry,
+                    on_rows=on_rows if sink_rows is not None else None,
                     backoff=backoff,
                     sleep=sleep,
                 )
@@ -845,21 +916,21 @@ def scan_device(
 
     aggregator = Aggregator(signals=chosen, by_day=incremental)
     edge = _Boundary(mark)
-    # The next watermark is only kept by an incremental scan; a plain one hands entries straight
-    # to the aggregator (this runs once per entry).
-    sink: Callable[[LogEntry], None] = aggregator.add
+    # The next watermark is only kept by an incremental scan; a plain one hands rows straight
+    # to the aggregator.
+    sink: Callable[[list[Row]], None] = aggregator.add_rows
     if incremental:
 
-        def sink(entry: LogEntry) -> None:
-            aggregator.add(entry)
-            edge.see(entry)
+        def sink(rows: list[Row]) -> None:
+            aggregator.add_rows(rows)
+            edge.see(rows)
 
     run_id = state.start_run(key, where) if incremental and state is not None else None
     try:
         stats = read_logs(
             api,
             query,
-            sink=sink,
+            sink_rows=sink,
             max_logs=max_logs,
             known_ids=known,
             backoff=backoff,
@@ -910,16 +981,17 @@ class _Boundary:
         self.time = mark.receive_time if mark else ""
         self.ids: set[str] = set(mark.seen_ids) if mark else set()
 
-    def see(self, entry: LogEntry) -> None:
-        when = (entry.get("receive_time") or "").strip()
-        if not _TIME_RE.match(when) or when < self.time:
-            return
-        if when > self.time:
-            self.time = when
-            self.ids = set()
-        key = entry_id(entry)
-        if key is not None:
-            self.ids.add(key)
+    def see(self, rows: Iterable[Row]) -> None:
+        for row in rows:
+            when = row[_TIME].strip()
+            if not _TIME_RE.match(when) or when < self.time:
+                continue
+            if when > self.time:
+                self.time = when
+                self.ids = set()
+            key = row_id(row)
+            if key is not None:
+                self.ids.add(key)
 
 
 def _covering_names(api: XmlApi, location: Location | None) -> list[str]:

@@ -25,6 +25,7 @@ randomly mutated pages.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
@@ -80,6 +81,13 @@ class Layout:
     pattern: re.Pattern[str]
     # The same, or else a group with the text up to the next "<" (_read_one_layout).
     scan: re.Pattern[str]
+    # A match's groups, plus a last "" → the reader's row: its fields in the reader's order, the
+    # last given when a field is given twice (as a dict keeps it), "" when not given at all.
+    row: Callable[[tuple[str, ...]], tuple[str, ...]]
+
+
+# Consecutive entries read in one layout: each entry's groups, with a last "" (see Layout.row).
+_Run = tuple[Layout, list[tuple[str, ...]]]
 
 
 def read_entries(text: str, fields: frozenset[str]) -> list[dict[str, str]] | None:
@@ -89,19 +97,48 @@ def read_entries(text: str, fields: frozenset[str]) -> list[dict[str, str]] | No
     :func:`panpin.logs.entry_fields` reads it from a tree. None means "read this with the parser":
     the text holds something the layout reader does not handle (or is not well-formed).
     """
-    return LayoutReader(fields).read(text)
+    return LayoutReader(("logid", *sorted(fields))).read(text)
 
 
 class LayoutReader:
-    """:func:`read_entries` over several pieces of one page, learning each layout once."""
+    """:func:`read_entries` over several pieces of one page, learning each layout once.
 
-    def __init__(self, fields: frozenset[str]) -> None:
-        self.fields = fields
+    ``order`` names the fields read (``logid``, the entry's attribute, first) in the order of
+    the rows :meth:`read_rows` gives.
+    """
+
+    def __init__(self, order: tuple[str, ...]) -> None:
+        if len(order) < 2 or order[0] != "logid":
+            raise ValueError("order starts with logid and names at least one field")
+        self.order = order
         # Layouts learned so far, apart for text with and without references.
         self._known: dict[bool, list[Layout]] = {False: [], True: []}
 
     def read(self, text: str) -> list[dict[str, str]] | None:
-        """The entries of ``text``: whole entries, with whitespace around them; None if not."""
+        """The entries of ``text`` as dicts (a field not given is not a key); None if not read.
+
+        ``text`` is whole entries, with whitespace around them.
+        """
+        runs = self._runs(text)
+        if runs is None:
+            return None
+        out: list[dict[str, str]] = []
+        for layout, values in runs:
+            # dict(zip(keys, values)) per entry, in C; zip leaves out the last "".
+            out += map(dict, map(zip, repeat(layout.keys), values))
+        return out
+
+    def read_rows(self, text: str) -> list[tuple[str, ...]] | None:
+        """The entries of ``text`` as rows in ``order`` ("" for a field not given), or None."""
+        runs = self._runs(text)
+        if runs is None:
+            return None
+        out: list[tuple[str, ...]] = []
+        for layout, values in runs:
+            out += map(layout.row, values)
+        return out
+
+    def _runs(self, text: str) -> list[_Run] | None:
         if "\r" in text:
             return None  # the parser turns "\r\n" and "\r" into "\n" first
         # "]]>" may not appear in character data; a single-character test first, as it is rare.
@@ -120,43 +157,47 @@ class LayoutReader:
         if first is None:
             return None
         # With references the text has no length bound, so each entry's is checked (_read_mixed).
-        entries = None if refs else _read_one_layout(text, pos, first)
-        if entries is None:
-            entries = self._read_mixed(text, pos, first, known, refs)
-        if entries is not None and refs:
+        runs = None if refs else _read_one_layout(text, pos, first)
+        if runs is None:
+            runs = self._read_mixed(text, pos, first, known, refs)
+        if runs is not None and refs:
             try:
-                for entry in entries:
-                    for key, value in entry.items():
-                        if "&" in value:
-                            entry[key] = _unescape(value)
+                runs = [
+                    (layout, [tuple(_unescape(v) if "&" in v else v for v in e) for e in values])
+                    for layout, values in runs
+                ]
             except NotRegular:
                 return None
-        return entries
+        return runs
 
     def _read_mixed(
         self, text: str, pos: int, layout: Layout, known: list[Layout], refs: bool
-    ) -> list[dict[str, str]] | None:
+    ) -> list[_Run] | None:
         """Entries in several layouts (a Panorama page of firewalls on different versions)."""
         current = layout
         end = len(text)
-        out: list[dict[str, str]] = []
-        append = out.append
+        runs: list[_Run] = []
+        values: list[tuple[str, ...]] = []
         while pos < end:
             found = current.pattern.match(text, pos)
             if found is None:
                 other = self._layout_at(text, pos, known, refs)
                 if other is None:
                     return None
-                current = other
+                if values:
+                    runs.append((current, values))
+                current, values = other, []
                 found = current.pattern.match(text, pos)
                 if found is None:
                     return None
             stop = found.end()
             if stop - pos > _LONGEST:
                 return None
-            append(dict(zip(current.keys, found.groups(""), strict=True)))
+            values.append((*found.groups(""), ""))
             pos = stop
-        return out
+        if values:
+            runs.append((current, values))
+        return runs
 
     def _layout_at(self, text: str, pos: int, known: list[Layout], refs: bool) -> Layout | None:
         """A layout that matches the entry at ``pos``: a known one, else one learned from it."""
@@ -169,13 +210,13 @@ class LayoutReader:
         stop = text.find(">", close) if close >= 0 else -1
         if stop < 0:
             return None
-        learned = learn(text[pos : stop + 1], self.fields, refs)
+        learned = learn(text[pos : stop + 1], self.order, refs)
         if learned is not None:
             known.append(learned)
         return learned
 
 
-def _read_one_layout(text: str, pos: int, layout: Layout) -> list[dict[str, str]] | None:
+def _read_one_layout(text: str, pos: int, layout: Layout) -> list[_Run] | None:
     """Every entry in the one layout, or None. The common case, so done with C loops only.
 
     ``layout.scan`` is the layout or else any other text up to the next "<", in a group of its
@@ -185,11 +226,10 @@ def _read_one_layout(text: str, pos: int, layout: Layout) -> list[dict[str, str]
     found = layout.scan.findall(text, pos)
     if any(map(_LAST, found)):
         return None
-    # dict(zip(keys, values)) per entry, without a Python loop; zip leaves out the last item.
-    return list(map(dict, map(zip, repeat(layout.keys), found)))
+    return [(layout, found)]
 
 
-def learn(snippet: str, fields: frozenset[str], refs: bool) -> Layout | None:
+def learn(snippet: str, order: tuple[str, ...], refs: bool) -> Layout | None:
     """The layout of the one ``<entry>`` element in ``snippet``; None if it has none we read."""
     from lxml import etree
 
@@ -215,7 +255,7 @@ def learn(snippet: str, fields: frozenset[str], refs: bool) -> Layout | None:
         children.append((tag, names))
     if any("{" in name for name in attributes):
         return None
-    form = (attributes, tuple(children), fields, refs)
+    form = (attributes, tuple(children), order, refs)
     # The compact form when it matches this entry, else the one with whitespace between elements.
     compact = compile_layout(*form, spaced=False)
     return compact if compact.pattern.match(snippet) else compile_layout(*form, spaced=True)
@@ -225,7 +265,7 @@ def learn(snippet: str, fields: frozenset[str], refs: bool) -> Layout | None:
 def compile_layout(
     attributes: tuple[str, ...],
     children: tuple[tuple[str, tuple[str, ...]], ...],
-    fields: frozenset[str],
+    order: tuple[str, ...],
     refs: bool,
     spaced: bool,
 ) -> Layout:
@@ -238,6 +278,7 @@ def compile_layout(
     """
     text = _TEXT_REFS if refs else _TEXT
     gap = _WS if spaced else ""
+    fields = frozenset(order[1:])
     keys: list[str] = []
     parts = ["<entry"]
     for name in attributes:
@@ -261,8 +302,11 @@ def compile_layout(
         parts.append(f"<{name}{attrs}(?:/>|>{body}</{name}>){gap}")
     parts.append(f"</entry>{_WS}")
     expression = "".join(parts)
+    # Where each of ``order`` is in a match's groups + (""); the last of a field given twice.
+    where = {name: i for i, name in enumerate(keys)}
     return Layout(
         keys=tuple(keys),
+        row=itemgetter(*(where.get(name, len(keys)) for name in order)),
         pattern=re.compile(expression),
         scan=re.compile(f"{expression}|([\\s\\S][^<]*)"),
     )

@@ -17,12 +17,13 @@ import pytest
 from lxml import etree
 
 from panpin import errors
-from panpin.evidence import Aggregator
+from panpin.evidence import ROW_FIELDS, Aggregator
 from panpin.jobs import Backoff
 from panpin.logs import (
     LogEntry,
     PollAnswer,
     ReadStats,
+    Row,
     entry_id,
     read_answer,
     read_logs,
@@ -181,65 +182,75 @@ class FakeLogApi:
         self.finished.append(job_id)
 
 
-def _read(api: FakeLogApi, **kw: Any) -> tuple[list[LogEntry], ReadStats]:
+@pytest.fixture(params=["dicts", "rows"])
+def via(request: pytest.FixtureRequest) -> str:
+    """Each paging test runs with a dict sink and with a row sink (what a scan uses)."""
+    return str(request.param)
+
+
+def _read(via: str, api: FakeLogApi, **kw: Any) -> tuple[list[LogEntry], ReadStats]:
     got: list[LogEntry] = []
-    stats = read_logs(api, "q", sink=got.append, backoff=FAST, sleep=lambda s: None, **kw)
-    return got, stats
+    if via == "dicts":
+        stats = read_logs(api, "q", sink=got.append, backoff=FAST, sleep=lambda s: None, **kw)
+        return got, stats
+    rows: list[Row] = []
+    stats = read_logs(api, "q", sink_rows=rows.extend, backoff=FAST, sleep=lambda s: None, **kw)
+    return [dict(zip(ROW_FIELDS, row, strict=True)) for row in rows], stats
 
 
-def test_pages_until_a_short_page() -> None:
+def test_pages_until_a_short_page(via: str) -> None:
     api = FakeLogApi([entry_xml(i) for i in range(25)])
-    got, stats = _read(api, nlogs=10)
+    got, stats = _read(via, api, nlogs=10)
     assert [int(e["seqno"]) for e in got] == list(range(25))
     assert [s["skip"] for s in api.started] == [0, 10, 20]
     assert stats.pages == 3 and not stats.truncated
     assert api.finished == []  # finished jobs are not cancelled
 
 
-def test_exact_multiple_of_nlogs_ends_with_an_empty_page() -> None:
+def test_exact_multiple_of_nlogs_ends_with_an_empty_page(via: str) -> None:
     api = FakeLogApi([entry_xml(i) for i in range(20)])
-    got, _ = _read(api, nlogs=10)
+    got, _ = _read(via, api, nlogs=10)
     assert len(got) == 20 and [s["skip"] for s in api.started] == [0, 10, 20]
 
 
-def test_an_insertion_into_the_window_is_not_counted_twice() -> None:
+def test_an_insertion_into_the_window_is_not_counted_twice(via: str) -> None:
     # Two late entries land before page 2 is taken: page 2 repeats the end of page 1.
     api = FakeLogApi([entry_xml(i) for i in range(25)])
     api.before_page[10] = [entry_xml(100), entry_xml(101)]
-    got, stats = _read(api, nlogs=10)
+    got, stats = _read(via, api, nlogs=10)
     ids = [entry_id(e) for e in got]
     assert len(ids) == len(set(ids)) == 25
     assert stats.duplicates == 2
 
 
-def test_panorama_partial_fin_is_waited_out() -> None:
+def test_panorama_partial_fin_is_waited_out(via: str) -> None:
     api = FakeLogApi([entry_xml(i) for i in range(30)], partial_fin=True)
-    got, _ = _read(api, nlogs=10)
+    got, _ = _read(via, api, nlogs=10)
     assert len(got) == 30
     assert all(job["polls"] == 3 for job in api.jobs.values())
 
 
-def test_max_logs_caps_and_reports_truncation() -> None:
+def test_max_logs_caps_and_reports_truncation(via: str) -> None:
     api = FakeLogApi([entry_xml(i) for i in range(50)])
-    got, stats = _read(api, nlogs=10, max_logs=15)
+    got, stats = _read(via, api, nlogs=10, max_logs=15)
     assert len(got) == 15 and stats.truncated
-    got, stats = _read(FakeLogApi([entry_xml(i) for i in range(15)]), nlogs=10, max_logs=15)
+    got, stats = _read(via, FakeLogApi([entry_xml(i) for i in range(15)]), nlogs=10, max_logs=15)
     assert len(got) == 15 and not stats.truncated
 
 
-def test_known_ids_at_the_watermark_second_are_dropped() -> None:
+def test_known_ids_at_the_watermark_second_are_dropped(via: str) -> None:
     entries = [entry_xml(i, when="2026/11/26 09:00:00") for i in range(5)]
     api = FakeLogApi(entries)
     known = {entry_id({"serial": "007951000345678", "seqno": str(i)}) for i in range(3)}
-    got, stats = _read(api, known_ids={k for k in known if k})
+    got, stats = _read(via, api, known_ids={k for k in known if k})
     assert [e["seqno"] for e in got] == ["3", "4"]
     assert stats.duplicates == 3
 
 
-def test_a_forgotten_job_restarts_the_page() -> None:
+def test_a_forgotten_job_restarts_the_page(via: str) -> None:
     api = FakeLogApi([entry_xml(i) for i in range(12)], act_polls=1)
     api.forget_once.add(10)
-    got, stats = _read(api, nlogs=10)
+    got, stats = _read(via, api, nlogs=10)
     assert len(got) == 12 and stats.jobs == 3
 
 
@@ -270,12 +281,24 @@ def test_ctrl_c_cancels_the_job_with_finish() -> None:
 def test_an_error_in_the_sink_cancels_the_job() -> None:
     api = FakeLogApi([entry_xml(i) for i in range(3)])
 
-    def boom(_: LogEntry) -> None:
+    def boom(_: object) -> None:
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
         read_logs(api, "q", sink=boom, backoff=FAST, sleep=lambda s: None)
-    assert api.finished == ["1"]
+    with pytest.raises(RuntimeError):
+        read_logs(api, "q", sink_rows=boom, backoff=FAST, sleep=lambda s: None)
+    assert api.finished == ["1", "2"]
+    with pytest.raises(ValueError, match="sink"):
+        read_logs(api, "q", backoff=FAST)
+
+
+def test_progress_is_reported_on_both_paths(via: str) -> None:
+    seen: list[int] = []
+    api = FakeLogApi([entry_xml(i) for i in range(2500)])
+    got, _ = _read(via, api, progress=seen.append, nlogs=1000)
+    assert len(got) == 2500 and seen[-1] == 2500
+    assert sorted(seen) == seen and any(1000 <= n < 2500 for n in seen)
 
 
 def test_memory_does_not_grow_with_the_number_of_entries() -> None:
@@ -287,7 +310,7 @@ def test_memory_does_not_grow_with_the_number_of_entries() -> None:
         tracemalloc.start()
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        read_logs(api, "q", sink=agg.add, backoff=FAST, sleep=lambda s: None, nlogs=1000)
+        read_logs(api, "q", sink_rows=agg.add_rows, backoff=FAST, sleep=lambda s: None, nlogs=1000)
         used = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         assert sum(c.hits for c in agg.candidates()) == n

@@ -17,7 +17,16 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from panpin import errors, logs
-from panpin.logs import LOG_FIELDS, PAGE_TAGS, PollAnswer, entry_fields, read_answer, read_page
+from panpin.evidence import ROW_FIELDS
+from panpin.logs import (
+    LOG_FIELDS,
+    PAGE_TAGS,
+    PollAnswer,
+    entry_fields,
+    read_answer,
+    read_page,
+    row_of,
+)
 from panpin.logtemplate import LayoutReader, read_entries
 from panpin.xmlapi import hardened_parser, iterparse
 
@@ -166,7 +175,7 @@ def test_whitespace_inside_tags_is_left_to_the_parser() -> None:
 
 
 def test_reader_keeps_the_layouts_it_learned() -> None:
-    reader = LayoutReader(LOG_FIELDS)
+    reader = LayoutReader(ROW_FIELDS)
     first = reader.read("".join(entry(i) for i in range(10)))
     again = reader.read("".join(entry(i) for i in range(10, 20)))
     assert first is not None and again is not None and len(first) == len(again) == 10
@@ -178,7 +187,7 @@ def test_reader_keeps_the_layouts_it_learned() -> None:
 # --- generated entries ----------------------------------------------------------------------------
 
 _TEXT = st.text(
-    alphabet=st.sampled_from(list("abc .-/\\:é<>&\"'") + ["\t", "\n", "\x85", "\u2028"]),
+    alphabet=st.sampled_from([*"abc .-/\\:é<>&\"'", "\t", "\n", "\x85", "\u2028"]),
     max_size=12,
 )
 _FIELD = st.tuples(
@@ -216,3 +225,16 @@ def test_generated_entries_read_as_the_parser_reads_them(
     want = [entry_fields(etree.fromstring(t.encode(), hardened_parser())) for t in texts]
     assert got == want  # generated entries are all regular: the reader must take them
     assert same(page(body))[0] == want
+    # As rows: the same values, "" where a field is not given.
+    assert LayoutReader(ROW_FIELDS).read_rows(body) == [row_of(w) for w in want]
+
+
+def test_rows_are_the_dicts_in_row_order() -> None:
+    items = [entry(i, user="" if i % 3 else "u", extra="<x/>" if i % 2 else "") for i in range(60)]
+    items[9] = entry(9, sni="a&amp;b.example")
+    body = "".join(items)
+    rows, dicts = LayoutReader(ROW_FIELDS).read_rows(body), read_entries(body, LOG_FIELDS)
+    assert dicts is not None and rows == [row_of(d) for d in dicts]
+    assert rows[9][ROW_FIELDS.index("sni")] == "a&b.example"
+    with pytest.raises(ValueError, match="logid"):
+        LayoutReader(("sni", "cn"))
