@@ -18,8 +18,8 @@ For such text the tree's field values are the captured texts, unescaped, and ``"
 element; a field given twice keeps its last value, as ``dict`` keeps it. Everything that does not
 match (another layout on a mixed Panorama page is learned too, up to :data:`_MAX_LAYOUTS`) makes
 :func:`read_entries` return ``None``, and the caller reads the page with the XML parser instead.
-``tests/unit/test_logs_page.py`` holds the two to the same result on regular, irregular and
-randomly mutated pages.
+``tests/unit/test_logtemplate.py`` and ``tests/unit/test_logs_page.py`` hold the two to the same
+result on generated, regular, irregular and randomly mutated pages.
 """
 
 from __future__ import annotations
@@ -331,8 +331,12 @@ def _replace(found: re.Match[str]) -> str:
 
 
 def _code(number: str) -> int:
-    """The code point of a character reference's ``123`` or ``x7B``."""
-    return int(number[1:], 16) if number[0] == "x" else int(number)
+    """The code point of a character reference's ``123`` or ``x7B``; -1 if far too large."""
+    hexadecimal = number[0] == "x"
+    digits = (number[1:] if hexadecimal else number).lstrip("0") or "0"
+    if len(digits) > 8:
+        return -1  # beyond U+10FFFF; and int() refuses strings of thousands of digits
+    return int(digits, 16 if hexadecimal else 10)
 
 
 def _allowed(number: str) -> bool:

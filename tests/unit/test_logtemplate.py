@@ -134,6 +134,10 @@ def test_mixed_layouts_on_one_page_are_read_by_layout(by_layout: None) -> None:
     [
         "&#0;",  # a reference to a character XML forbids
         "&#xD800;",
+        "&#0065;&#x00041;",  # leading zeros
+        "&#" + "9" * 5000 + ";",  # more digits than int() takes
+        "&#" + "0" * 5000 + "65;",
+        "&#X41;",
         "&bogus;",
         "\x01",
         "]]>",
