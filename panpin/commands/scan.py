@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -188,10 +189,10 @@ def _scan_csv(
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
-    default=300.0,
-    show_default=True,
+    default=None,
     metavar="SECONDS",
-    help="How long one log query job may run before it is cancelled.",
+    help="How long one log query job may run before it is cancelled "
+    "[default: jobs.log_timeout of the config, else 300].",
 )
 @click.pass_context
 def scan(
@@ -205,7 +206,7 @@ def scan(
     output: str | None,
     incremental: bool,
     from_csv: str | None,
-    timeout: float,
+    timeout: float | None,
 ) -> None:
     """Query the Decryption log for TLS failures that signal certificate pinning.
 
@@ -275,19 +276,17 @@ def _scan_live(
     user_filter: str | None,
     max_logs: int | None,
     incremental: bool,
-    timeout: float,
+    timeout: float | None,
     progress: _Progress,
 ) -> ScanResult:
-    from panpin.jobs import Backoff
-    from panpin.logs import DEFAULT_SINCE, LOG_BACKOFF, scan_device
+    from panpin.logs import DEFAULT_SINCE, scan_device
 
     device = one_device(ctx)
-    backoff = Backoff(
-        initial=LOG_BACKOFF.initial,
-        factor=LOG_BACKOFF.factor,
-        maximum=LOG_BACKOFF.maximum,
-        deadline=timeout,
-    )
+    # The device's `jobs:` settings (poll interval, log_timeout), as `run` uses them; --timeout
+    # overrides the deadline for this scan.
+    backoff = device.log_backoff()
+    if timeout is not None:
+        backoff = replace(backoff, deadline=timeout)
     kwargs: dict[str, Any] = {
         "since": since or DEFAULT_SINCE,
         "until": until,
