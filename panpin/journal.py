@@ -1,15 +1,13 @@
 """The change journal: one row per change, written before the commit starts (the rollback point).
 
-Lives in the state database beside the watermarks and evidence; this module owns the ``changes``
-table only. Rows hold hosts, descriptions and results, never credentials.
+Lives in the state database beside the watermarks and evidence, in its ``changes`` table; the SQL
+is in :mod:`panpin.state`, like all of panpin's. Rows hold hosts, descriptions and results, never
+credentials.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,28 +15,7 @@ from typing import Any
 
 from panpin.exclusions import ExclusionEntry
 from panpin.plan import Plan, entry_to_dict
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS changes (
-    change_id   TEXT PRIMARY KEY,
-    kind        TEXT NOT NULL,
-    rollback_of TEXT,
-    device      TEXT NOT NULL,
-    host        TEXT NOT NULL,
-    serial      TEXT NOT NULL,
-    location    TEXT NOT NULL,
-    admin       TEXT NOT NULL,
-    started     TEXT NOT NULL,
-    finished    TEXT,
-    result      TEXT NOT NULL,
-    job_id      TEXT,
-    adds        TEXT NOT NULL,
-    removes     TEXT NOT NULL,
-    base        TEXT NOT NULL,
-    detail      TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS changes_by_device ON changes(device, started);
-"""
+from panpin.state import StateDB
 
 # Results that a later run on the device settles by the running list (committed, aborted or
 # superseded; see panpin.change.settle_interrupted):
@@ -106,85 +83,46 @@ def _entries(text: str) -> tuple[ExclusionEntry, ...]:
 
 
 class ChangeJournal:
-    """Implements :class:`panpin.change.Journal` on SQLite."""
+    """Implements :class:`panpin.change.Journal` on the state database (:class:`StateDB`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+        self._db = StateDB(path)
 
     def change_started(self, plan: Plan, device: str) -> None:
-        now = datetime.now().isoformat(timespec="seconds")
-        with self._connect() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO changes (change_id, kind, rollback_of, device, host, serial, "
-                "location, admin, started, finished, result, job_id, adds, removes, base, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'started', NULL, ?, ?, ?, '')",
-                (
-                    plan.change_id,
-                    plan.kind,
-                    plan.rollback_of,
-                    device,
-                    plan.device.get("host", ""),
-                    plan.device.get("serial", ""),
-                    plan.location,
-                    plan.admin,
-                    now,
-                    json.dumps([entry_to_dict(e) for e in plan.adds]),
-                    json.dumps([entry_to_dict(e) for e in plan.removes]),
-                    json.dumps([entry_to_dict(e) for e in plan.base]),
-                ),
-            )
+        self._db.journal_start(
+            {
+                "change_id": plan.change_id,
+                "kind": plan.kind,
+                "rollback_of": plan.rollback_of,
+                "device": device,
+                "host": plan.device.get("host", ""),
+                "serial": plan.device.get("serial", ""),
+                "location": plan.location,
+                "admin": plan.admin,
+                "started": datetime.now().isoformat(timespec="seconds"),
+                "adds": json.dumps([entry_to_dict(e) for e in plan.adds]),
+                "removes": json.dumps([entry_to_dict(e) for e in plan.removes]),
+                "base": json.dumps([entry_to_dict(e) for e in plan.base]),
+            }
+        )
 
     def change_finished(
         self, change_id: str, result: str, *, job_id: str | None = None, detail: str = ""
     ) -> None:
-        now = datetime.now().isoformat(timespec="seconds")
-        with self._connect() as db:
-            db.execute(
-                "UPDATE changes SET result = ?, finished = ?, job_id = COALESCE(?, job_id), "
-                "detail = ? WHERE change_id = ?",
-                (result, now, job_id, detail[:2000], change_id),
-            )
+        self._db.journal_finish(change_id, result, job_id=job_id, detail=detail)
 
     def unfinished_changes(self, device: str) -> list[str]:
         """Changes on ``device`` that may have left something behind (:data:`UNFINISHED_RESULTS`)."""
-        marks = ", ".join("?" for _ in UNFINISHED_RESULTS)
-        with self._connect() as db:
-            rows = db.execute(
-                f"SELECT change_id FROM changes WHERE device = ? AND result IN ({marks}) "  # noqa: S608
-                "ORDER BY started",
-                (device, *UNFINISHED_RESULTS),
-            ).fetchall()
-        return [str(r[0]) for r in rows]
+        rows = self._db.journal_rows(device=device, results=UNFINISHED_RESULTS)
+        return [str(r["change_id"]) for r in rows]
 
     def records(self, device: str | None = None) -> list[ChangeRecord]:
-        query = "SELECT * FROM changes"
-        args: tuple[str, ...] = ()
-        if device:
-            query += " WHERE device = ?"
-            args = (device,)
-        query += " ORDER BY started, change_id"
-        with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute(query, args).fetchall()
-        return [self._record(r) for r in rows]
+        return [_record(r) for r in self._db.journal_rows(device=device)]
 
     def get(self, change_id: str) -> ChangeRecord | None:
-        with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            row = db.execute("SELECT * FROM changes WHERE change_id = ?", (change_id,)).fetchone()
-        return self._record(row) if row else None
+        rows = self._db.journal_rows(change_id=change_id)
+        return _record(rows[0]) if rows else None
 
     def last(self, device: str | None = None) -> ChangeRecord | None:
         """The newest committed change (optionally on one device) that is not itself rolled back."""
@@ -193,23 +131,23 @@ class ChangeJournal:
         candidates = [r for r in records if r.change_id not in undone and r.kind != "rollback"]
         return candidates[-1] if candidates else None
 
-    @staticmethod
-    def _record(row: sqlite3.Row) -> ChangeRecord:
-        return ChangeRecord(
-            change_id=row["change_id"],
-            kind=row["kind"],
-            rollback_of=row["rollback_of"],
-            device=row["device"],
-            host=row["host"],
-            serial=row["serial"],
-            location=row["location"],
-            admin=row["admin"],
-            started=row["started"],
-            finished=row["finished"],
-            result=row["result"],
-            job_id=row["job_id"],
-            adds=_entries(row["adds"]),
-            removes=_entries(row["removes"]),
-            base=_entries(row["base"]),
-            detail=row["detail"],
-        )
+
+def _record(row: dict[str, Any]) -> ChangeRecord:
+    return ChangeRecord(
+        change_id=row["change_id"],
+        kind=row["kind"],
+        rollback_of=row["rollback_of"],
+        device=row["device"],
+        host=row["host"],
+        serial=row["serial"],
+        location=row["location"],
+        admin=row["admin"],
+        started=row["started"],
+        finished=row["finished"],
+        result=row["result"],
+        job_id=row["job_id"],
+        adds=_entries(row["adds"]),
+        removes=_entries(row["removes"]),
+        base=_entries(row["base"]),
+        detail=row["detail"],
+    )

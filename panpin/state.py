@@ -1,6 +1,6 @@
-"""The state database (SQLite) and the run lock. The only module of the scan side that runs SQL.
+"""The state database (SQLite) and the run lock. The only module that runs SQL.
 
-Tables (namespaced per owner; the change journal adds its own beside them):
+Tables:
 
 ``schema_versions``  one row per component (``scan``, later ``journal``...) and the version of
                      its tables; :meth:`StateDB.ensure_schema` applies a component's missing
@@ -12,6 +12,8 @@ Tables (namespaced per owner; the change journal adds its own beside them):
 ``evidence_daily``   per (device, location, day, host): hits, clients, alerts, apps... so
                      thresholds can use a window (``7d``) across runs.
 ``runs``             one row per incremental scan: start, end, device, logs read, result.
+``changes``          the change journal (:mod:`panpin.journal` gives its rows meaning): one row
+                     per change, written before its commit starts, with the list as it was.
 
 Never holds credentials: devices are named by serial (or the caller's key), nothing else.
 WAL mode lets ``history`` read while a run writes. The file and its directory are private to the
@@ -78,6 +80,49 @@ SCAN_MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX IF NOT EXISTS runs_by_device ON runs (device, started)",
     ),
+)
+
+JOURNAL_COMPONENT = "journal"
+# The change journal (panpin.journal): one row per change, written before the commit starts.
+# Migration 1 is the table as the first journal created it, so an existing file adopts it as is.
+JOURNAL_MIGRATIONS: tuple[Migration, ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS changes (
+            change_id   TEXT PRIMARY KEY,
+            kind        TEXT NOT NULL,
+            rollback_of TEXT,
+            device      TEXT NOT NULL,
+            host        TEXT NOT NULL,
+            serial      TEXT NOT NULL,
+            location    TEXT NOT NULL,
+            admin       TEXT NOT NULL,
+            started     TEXT NOT NULL,
+            finished    TEXT,
+            result      TEXT NOT NULL,
+            job_id      TEXT,
+            adds        TEXT NOT NULL,
+            removes     TEXT NOT NULL,
+            base        TEXT NOT NULL,
+            detail      TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX IF NOT EXISTS changes_by_device ON changes(device, started)",
+    ),
+)
+# The columns a journal row is written with when a change starts (finished, job_id and detail
+# come later, from journal_finish).
+JOURNAL_START_COLUMNS = (
+    "change_id",
+    "kind",
+    "rollback_of",
+    "device",
+    "host",
+    "serial",
+    "location",
+    "admin",
+    "started",
+    "adds",
+    "removes",
+    "base",
 )
 
 # The boundary second rarely holds more than a few entries; a flood of one-second entries must not
@@ -393,6 +438,65 @@ class StateDB:
         ]
 
     # --- lock ----------------------------------------------------------------------------------
+
+    # --- change journal (rows for panpin.journal) -------------------------------------------------
+
+    @contextmanager
+    def _journal(self) -> Iterator[sqlite3.Connection]:
+        self.ensure_schema(JOURNAL_COMPONENT, JOURNAL_MIGRATIONS)
+        with self.transaction() as db:
+            yield db
+
+    def journal_start(self, row: dict[str, Any]) -> None:
+        """Write (or rewrite) a change's row with result ``started``; keys: JOURNAL_START_COLUMNS."""
+        values = tuple(row[name] for name in JOURNAL_START_COLUMNS)
+        columns = ", ".join(JOURNAL_START_COLUMNS)
+        marks = ", ".join("?" for _ in JOURNAL_START_COLUMNS)
+        with self._journal() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO changes ({columns}, finished, result, job_id, detail) "  # noqa: S608
+                f"VALUES ({marks}, NULL, 'started', NULL, '')",
+                values,
+            )
+
+    def journal_finish(
+        self, change_id: str, result: str, *, job_id: str | None, detail: str
+    ) -> None:
+        """Set a change's result, end time, job (when given) and detail (cut to 2000 chars)."""
+        with self._journal() as db:
+            db.execute(
+                "UPDATE changes SET result = ?, finished = ?, job_id = COALESCE(?, job_id), "
+                "detail = ? WHERE change_id = ?",
+                (result, _now(), job_id, detail[:2000], change_id),
+            )
+
+    def journal_rows(
+        self,
+        *,
+        device: str | None = None,
+        change_id: str | None = None,
+        results: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Journal rows (column → value), oldest first, filtered by what is given."""
+        where: list[str] = []
+        args: list[str] = []
+        if device:
+            where.append("device = ?")
+            args.append(device)
+        if change_id is not None:
+            where.append("change_id = ?")
+            args.append(change_id)
+        if results:
+            where.append(f"result IN ({', '.join('?' for _ in results)})")
+            args.extend(results)
+        query = "SELECT * FROM changes"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY started, change_id"
+        self.ensure_schema(JOURNAL_COMPONENT, JOURNAL_MIGRATIONS)
+        with self.connect() as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute(query, args).fetchall()]
 
     def lock(self) -> Any:
         """The run lock of this database (see :func:`run_lock`)."""

@@ -231,3 +231,46 @@ def test_scan_incremental_exits_5_when_the_run_lock_is_held(tmp_path: Path, run_
         proc.wait(timeout=10)
     assert result.code == errors.EXIT_BUSY, result.err
     assert "another panpin run" in result.err
+
+
+# --- the change journal's table ------------------------------------------------------------------
+
+_FIRST_JOURNAL = """
+CREATE TABLE IF NOT EXISTS changes (
+    change_id TEXT PRIMARY KEY, kind TEXT NOT NULL, rollback_of TEXT, device TEXT NOT NULL,
+    host TEXT NOT NULL, serial TEXT NOT NULL, location TEXT NOT NULL, admin TEXT NOT NULL,
+    started TEXT NOT NULL, finished TEXT, result TEXT NOT NULL, job_id TEXT,
+    adds TEXT NOT NULL, removes TEXT NOT NULL, base TEXT NOT NULL, detail TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO changes VALUES ('c-1', 'change', NULL, 'fw1', 'h', 's', 'shared', 'panpin',
+    '2026-11-20T10:00:00', '2026-11-20T10:01:00', 'committed', '7',
+    '[{"name": "a.example", "description": "d", "exclude": true}]', '[]', '[]', '');
+"""
+
+
+def test_a_journal_written_before_schema_versions_is_adopted(tmp_path: Path) -> None:
+    from panpin.journal import ChangeJournal
+
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(_FIRST_JOURNAL)
+    journal = ChangeJournal(path)
+    (record,) = journal.records()
+    assert (record.change_id, record.result, record.adds[0].name) == (
+        "c-1",
+        "committed",
+        "a.example",
+    )
+    assert StateDB(path).schema_version("journal") == 1
+    assert journal.last("fw1") == record and journal.unfinished_changes("fw1") == []
+
+
+def test_only_the_state_module_runs_sql() -> None:
+    # DESIGN: "only the state module touches the database".
+    package = Path(__file__).resolve().parents[2] / "panpin"
+    users = sorted(
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if "import sqlite3" in p.read_text(encoding="utf-8")
+    )
+    assert users == ["state.py"]
