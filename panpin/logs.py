@@ -677,6 +677,9 @@ def run_log_job(
                 with api.stream({"type": "log", "action": "get", "job-id": job_id}) as chunks:
                     last = read_page(chunks, on_entry, on_rows)
                 failures = 0
+            except errors.NotPresent:
+                done = True  # the device has no such job (any more): nothing to cancel
+                raise
             except _TRANSIENT_POLL:
                 failures += 1
                 if failures > _POLL_RETRIES:

@@ -655,6 +655,10 @@ class Api:
             indexes = indexes[: len(indexes) // 2]
             progress = 60
         count = len(indexes)
+        if progress == 100:
+            # PAN-OS deletes a log job once its result was retrieved (reference §3.2); a client
+            # that asks again gets "job not found", like a client whose answer was cut off.
+            del dev.log_jobs[job.id]
         if count == 0:
             logs = f'<logs count="0" progress="{progress}"/>'
             meta = ""

@@ -15,6 +15,8 @@ the next ``times`` matches (``None`` = every one). Kinds:
 ``lock_by``          ``admin`` takes the config lock (``scope``) just before the request runs
 ``pending_by``       ``admin`` makes a candidate change just before the request runs
 ``restart``          the management plane restarts: keys are refused with 403 (``times`` requests)
+``cut``              the request is carried out, but its answer stops half-way with a TCP RST (a
+                     finished log job read that way is gone, as PAN-OS deletes it once retrieved)
 """
 
 from __future__ import annotations

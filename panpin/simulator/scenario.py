@@ -187,6 +187,7 @@ FAULT_KINDS = (
     "lock_by",
     "pending_by",
     "restart",
+    "cut",
 )
 
 

@@ -220,8 +220,11 @@ class Handler(BaseHTTPRequestHandler):
         fired = sim.faults.select(params)
         job_faults: list[Fault] = []
         terminal: Fault | None = None
+        cut = False
         for fault in fired:
-            if fault.kind == "delay":
+            if fault.kind == "cut":
+                cut = True  # the request is handled; its answer is cut off half-way
+            elif fault.kind == "delay":
                 time.sleep(fault.seconds)
             elif fault.kind == "lock_by":
                 self._fault_lock(fault)
@@ -270,7 +273,22 @@ class Handler(BaseHTTPRequestHandler):
         if resp is None:
             self._reset()
             return
+        if cut:
+            self._send_cut(resp)
+            return
         self._send(resp.http_status, resp.body, resp.content_type)
+
+    def _send_cut(self, resp: ApiResponse) -> None:
+        """Headers for the whole answer, half of its body, then a TCP RST: a connection lost
+        while the client reads (the device has done the work, e.g. deleted a finished log job)."""
+        self.send_response(resp.http_status)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(resp.body[: len(resp.body) // 2])
+            self.wfile.flush()
+        self._reset()
 
     def _basic_auth(self) -> tuple[str, str] | None:
         header = self.headers.get("Authorization", "")

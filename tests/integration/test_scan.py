@@ -356,6 +356,22 @@ def test_the_log_timeout_of_the_config_is_the_scan_default(
     assert "did not finish within 2s" in result.err
 
 
+def test_a_final_answer_cut_off_restarts_the_page(demo_sim: Simulator) -> None:
+    # The second poll of the first job is its FIN answer: the simulator deletes the job as it
+    # answers (as PAN-OS does once a result is retrieved), and the answer is cut off half-way.
+    want = scan(demo_sim)
+    demo_sim.clear_requests()
+    demo_sim.faults.add("cut", match={"type": "log", "action": "get"}, after=1, times=1)
+    got = scan(demo_sim)
+    assert got.logs_read == want.logs_read and got.candidates == want.candidates
+    by_job = log_jobs(demo_sim)
+    first, *others = by_job
+    assert by_job[first] == ["get", "get", "get"]  # ACT, FIN cut off, then "job not found"
+    codes = [r.code for r in demo_sim.requests if r.params.get("job-id") == first]
+    assert codes[-1] == "7"
+    assert [by_job[j] for j in others] == [["get", "get"]]  # the page, run again
+
+
 def test_ctrl_c_cancels_the_running_job(demo_sim: Simulator) -> None:
     demo_sim.faults.add("job_stuck", match={"type": "log", "log-type": "decryption"})
 

@@ -170,6 +170,26 @@ def test_finish_deletes_the_job(client: Client) -> None:
     assert (gone.status, gone.code, gone.lines) == ("error", "7", [f"job {jid} not found"])
 
 
+def test_a_retrieved_result_deletes_the_job(client: Client) -> None:
+    # Reference §3.2: the job is deleted automatically after a successful retrieval.
+    jid = client.log_start(PINNING)
+    assert client.log_wait(jid).findtext("./result/job/status") == "FIN"
+    gone = client.log_get(jid)
+    assert (gone.status, gone.code) == ("error", "7")
+
+
+def test_on_panorama_only_the_final_answer_deletes_the_job(
+    pclient: Client, pano: Simulator
+) -> None:
+    # A partial FIN (progress below 100) keeps the job for the next poll.
+    jid = pclient.log_start(PINNING, nlogs="100")
+    partial = pclient.log_wait(jid, want_progress_100=False)
+    assert partial.find("./result/log/logs").get("progress") != "100"
+    final = pclient.log_get(jid)
+    assert final.find("./result/log/logs").get("progress") == "100"
+    assert pclient.log_get(jid).code == "7"
+
+
 def test_other_log_types_answer_empty(client: Client) -> None:
     assert client.logs("", **{"log-type": "traffic"}) == []
 
