@@ -413,9 +413,6 @@ def render(folder: Path) -> str:
         "until a person releases it. One installation recovers its own stale lock by itself.\n"
         "- A commit job that never finishes ends in exit 6: nothing can be known until the "
         "device finishes or drops it; the next run settles the journal from the running list.\n"
-        "- Open bug, kept visible as expected failures of the suite: a policy file with a "
-        "control character makes the policy loader raise PyYAML's `ReaderError` (a traceback, "
-        "exit 1) instead of a `file:line` policy error (exit 2). Nothing reaches the device.\n"
     )
     return "".join(out)
 
@@ -430,11 +427,11 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
-
-
 def _ordinal(n: int) -> str:
     """1st, 2nd, 3rd, 4th ... 11th, 12th, 13th, 21st."""
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
