@@ -11,10 +11,12 @@ PAN-OS wildcards (web help "SSL Decryption Exclusion"): ``*`` stands for exactly
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 import idna
 
@@ -135,8 +137,9 @@ def validate_exclusion_name(name: str) -> str:
     """Validate a name for an exclusion entry: a host name, or a PAN-OS wildcard pattern.
 
     ``*`` is accepted only as a whole label, and a wildcard needs at least two concrete labels
-    (``*.com`` would exclude a whole top-level domain). Without a public-suffix list ``*.co.uk``
-    still passes; the policy review is the guard there. Returns the normalised name.
+    (``*.com`` would exclude a whole top-level domain). A name PAN-OS accepts passes, also
+    ``*.co.uk`` (a person may have made one); what panpin itself would add is checked against
+    the Public Suffix List too (:func:`public_suffix_wildcard`). Returns the normalised name.
     """
     if name is None or name.strip() == "":
         raise InvalidHost(name or "", "empty")
@@ -156,6 +159,31 @@ def validate_exclusion_name(name: str) -> str:
     if labels[-1] == "*":
         raise InvalidHost(name, "the top-level label cannot be a wildcard")
     return value
+
+
+@functools.cache
+def _public_suffixes() -> Any:
+    # The Public Suffix List as the publicsuffixlist package ships it (no network); loaded on
+    # first use (~40 ms), as only policy and plan checks need it.
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def public_suffix_wildcard(name: str) -> str | None:
+    """The public suffix a wildcard name would cover whole (``*.co.uk`` → ``co.uk``), else None.
+
+    What follows the last ``*`` is where the wildcard's sites live; when that is a public suffix
+    (``co.uk``, ``com.au``, ``github.io``, ``s3.amazonaws.com``, from the Public Suffix List) the
+    entry would exempt every registrant under it from decryption. Valid for PAN-OS, never meant.
+    """
+    labels = name.lower().rstrip(".").split(".")
+    if "*" not in labels:
+        return None
+    suffix = ".".join(labels[len(labels) - labels[::-1].index("*") :])
+    if suffix and _public_suffixes().is_public(suffix):
+        return suffix
+    return None
 
 
 def is_wildcard(name: str) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 from panpin.errors import InvalidHost, PlanError
 from panpin.exclusions import ExclusionEntry
-from panpin.hosts import validate_exclusion_name
+from panpin.hosts import public_suffix_wildcard, validate_exclusion_name
 from panpin.marker import CHANGE_ID_RE
 
 PLAN_FORMAT = 1
@@ -52,6 +52,18 @@ def entry_from_dict(data: Any, where: str) -> ExclusionEntry:
     if len(description) > 512:
         raise PlanError(f"{where}.description: longer than 512 characters")
     return ExclusionEntry(name=name, description=description, exclude=exclude)
+
+
+def _refuse_public_suffix_wildcards(adds: Sequence[ExclusionEntry], where: str) -> None:
+    # A rollback may re-add what a change removed; anything else panpin adds is never a wildcard
+    # over a whole public suffix (*.co.uk): the policy refuses those, and so does a plan.
+    for entry in adds:
+        suffix = public_suffix_wildcard(entry.name)
+        if suffix is not None:
+            raise PlanError(
+                f"{where}: add {entry.name} would exclude every site under the public suffix "
+                f"{suffix}"
+            )
 
 
 @dataclass(frozen=True)
@@ -140,6 +152,8 @@ def build_plan(
     entries that a person owns are refused here too, as a second line behind the decision module."""
     current = {e.name: e for e in base}
     real_adds = [a for a in adds if current.get(a.name) != a]
+    if kind != "rollback":
+        _refuse_public_suffix_wildcards(real_adds, "plan")
     for entry in removes:
         on_device = current.get(entry.name)
         if on_device is None:
@@ -239,6 +253,8 @@ def plan_from_dict(data: Any, where: str = "plan") -> Plan:
     removes = tuple(
         entry_from_dict(e, f"{where}: changes.remove[{i}]") for i, e in enumerate(changes["remove"])
     )
+    if data["kind"] != "rollback":
+        _refuse_public_suffix_wildcards(adds, where)
     for entry in adds:
         marker = entry.marker
         # A rollback re-adds removed entries with their original description (and change id).

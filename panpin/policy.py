@@ -28,6 +28,7 @@ from panpin.hosts import (
     normalize_host,
     pattern_covers_pattern,
     patterns_overlap,
+    public_suffix_wildcard,
     validate_exclusion_name,
     wildcard_matches,
 )
@@ -677,6 +678,15 @@ class _Reader:
         exclude_as: str | None = None
         if "exclude_as" in section:
             exclude_as = self.exclusion_name(section["exclude_as"], f"{path}.exclude_as")
+            suffix = public_suffix_wildcard(exclude_as) if exclude_as else None
+            if suffix is not None:
+                self.problem(
+                    section["exclude_as"],
+                    f"{path}.exclude_as",
+                    f"{exclude_as!r} would exclude every site under the public suffix "
+                    f"{suffix!r}; name the site's own domain (e.g. *.vendor.{suffix})",
+                )
+                exclude_as = None
             ok = ok and exclude_as is not None
             if action is not None and action != "allow":
                 self.problem(

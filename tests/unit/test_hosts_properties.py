@@ -15,6 +15,7 @@ from panpin.hosts import (
     normalize_host,
     pattern_covers_pattern,
     patterns_overlap,
+    public_suffix_wildcard,
     validate_exclusion_name,
     wildcard_matches,
 )
@@ -152,3 +153,22 @@ def test_validate_exclusion_name_needs_two_concrete_labels(base: list[str]) -> N
         validate_exclusion_name("*." + base[-1])
     with pytest.raises(InvalidHost):
         validate_exclusion_name(".".join(base) + ".*")
+
+
+@pytest.mark.parametrize(
+    ("name", "suffix"),
+    [
+        ("*.co.uk", "co.uk"),
+        ("www.*.co.uk", "co.uk"),
+        ("*.com.au", "com.au"),
+        ("*.github.io", "github.io"),  # the list's private section: every user's pages
+        ("*.s3.amazonaws.com", "s3.amazonaws.com"),
+        ("*.vendor.co.uk", None),
+        ("*.example.com", None),
+        ("api.*.example.com", None),
+        ("co.uk", None),  # not a wildcard: it names one host, which PAN-OS matches exactly
+        ("app.vendor.example", None),
+    ],
+)
+def test_wildcards_over_a_public_suffix_are_found(name: str, suffix: str | None) -> None:
+    assert public_suffix_wildcard(name) == suffix

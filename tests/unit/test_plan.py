@@ -119,3 +119,24 @@ def test_person_entry_never_removed() -> None:
 def test_noop_add_dropped() -> None:
     plan = make(adds=[PERSON], removes=[])
     assert not plan.has_changes
+
+
+def test_a_wildcard_over_a_public_suffix_is_never_added(tmp_path: Path) -> None:
+    from panpin.plan import digest_of
+
+    broad = ExclusionEntry("*.co.uk", f"panpin:{CHANGE} rule=bank", True)
+    with pytest.raises(PlanError, match=r"public suffix co\.uk"):
+        make(adds=[broad], removes=[])
+
+    # Nor from a plan file (one built before this check, say).
+    def edit(d: dict[str, Any]) -> None:
+        d["changes"]["add"] = [
+            {"name": "*.co.uk", "description": broad.description, "exclude": True}
+        ]
+        d["digest"] = digest_of({k: v for k, v in d.items() if k != "digest"})
+
+    with pytest.raises(PlanError, match="public suffix"):
+        load_plan(_tamper(tmp_path, edit))
+    # A person's entry like it may be in the list, and stays readable in the base.
+    person = ExclusionEntry("*.co.uk", "alice, INC-9", True)
+    assert make(base=[PERSON, OURS_OLD, person]).base[-1] == person
