@@ -9,6 +9,7 @@ the entries, so a layout reader that quietly gave up everywhere would fail them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -242,3 +243,16 @@ def test_rows_are_the_dicts_in_row_order() -> None:
     assert rows[9][ROW_FIELDS.index("sni")] == "a&b.example"
     with pytest.raises(ValueError, match="logid"):
         LayoutReader(("sni", "cn"))
+
+
+@pytest.mark.parametrize(
+    "sample", ["log-job-finished-traffic-log.xml", "log-job-finished-config-logs.xml"]
+)
+def test_real_pan_os_answers_are_read_by_layout(sample: str, by_layout: None) -> None:
+    # Verbatim answers (reference samples): pretty-printed, attributes on fields (<dstloc cc=..>).
+    path = Path(__file__).resolve().parents[1] / "simulator" / "samples" / sample
+    body = path.read_bytes()
+    body = body[body.index(b"<response") :]  # after the sample's source comment
+    entries, answer = same(body)
+    assert entries and isinstance(answer, PollAnswer) and answer.entries == len(entries)
+    assert all(e["logid"].isdigit() and e["receive_time"] for e in entries)
