@@ -368,6 +368,13 @@ class ChangeContext:
     run_tag: str | None = None
     say: Callable[[str], None] = lambda text: None
 
+    def record(
+        self, change_id: str, result: str, *, job_id: str | None = None, detail: str = ""
+    ) -> None:
+        """End a change in the journal (``change_finished``), when there is one."""
+        if self.journal is not None:
+            self.journal.change_finished(change_id, result, job_id=job_id, detail=detail)
+
 
 def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcome:
     """Apply exactly ``plan``: lock, re-read, write, commit ours, (push), verify, unlock, record.
@@ -448,8 +455,7 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         if not commit:
             release_lock(api, location)
             outcome.result = "uncommitted"
-            if ctx.journal:
-                ctx.journal.change_finished(plan.change_id, "uncommitted", detail="--no-commit")
+            ctx.record(plan.change_id, "uncommitted", detail="--no-commit")
             return outcome
         phase = "commit-request"
         job_id = start_commit(api, admin, description, panorama=ctx.panorama)
@@ -486,8 +492,7 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         )
     outcome.result = "committed"
     # Recorded before the lock is released: the change is done whatever the unlock answers.
-    if ctx.journal:
-        ctx.journal.change_finished(plan.change_id, "committed", job_id=outcome.job_id)
+    ctx.record(plan.change_id, "committed", job_id=outcome.job_id)
     release_lock(api, location)
     ctx.say(f"verified: the running list holds the planned state ({len(running_after)} entries)")
     return outcome
@@ -562,11 +567,8 @@ def _settle_commit(ctx: ChangeContext, plan: Plan, cause: BaseException, outcome
                 "the state before the change nor the planned one"
             )
     release_lock(api, ctx.location)
-    if ctx.journal:
-        # Not final: the next run settles it by the running list once the job is over.
-        ctx.journal.change_finished(
-            plan.change_id, "in-doubt", job_id=outcome.job_id, detail=detail
-        )
+    # Not final: the next run settles it by the running list once the job is over.
+    ctx.record(plan.change_id, "in-doubt", job_id=outcome.job_id, detail=detail)
     raise errors.ManualInterventionNeeded(
         f"change {plan.change_id}: {detail}. panpin did not revert, because the commit may still "
         f"change the device. When no commit job runs on {ctx.device_name}, check {plan.xpath}: "
@@ -578,10 +580,7 @@ def _settle_commit(ctx: ChangeContext, plan: Plan, cause: BaseException, outcome
 def _unverified(ctx: ChangeContext, plan: Plan, outcome: Outcome, detail: str) -> NoReturn:
     """The commit went through but its result could not be confirmed: record, unlock, exit 6."""
     release_lock(ctx.api, ctx.location)
-    if ctx.journal:
-        ctx.journal.change_finished(
-            plan.change_id, "unverified", job_id=outcome.job_id, detail=detail
-        )
+    ctx.record(plan.change_id, "unverified", job_id=outcome.job_id, detail=detail)
     raise errors.ManualInterventionNeeded(
         f"change {plan.change_id} committed but not verified: {detail}; check "
         f"{plan.xpath} on {ctx.device_name} (panpin rollback {plan.change_id} undoes it)"
@@ -668,10 +667,7 @@ def _push_and_check(ctx: ChangeContext, plan: Plan, description: str, outcome: O
     )
     detail = f"push job {status.job_id} failed on {names or 'the job itself'}"
     release_lock(ctx.api, ctx.location)
-    if ctx.journal:
-        ctx.journal.change_finished(
-            plan.change_id, "push-failed", job_id=outcome.job_id, detail=detail
-        )
+    ctx.record(plan.change_id, "push-failed", job_id=outcome.job_id, detail=detail)
     raise errors.ManualInterventionNeeded(
         f"change {plan.change_id} is committed on Panorama but {detail}. Devices that succeeded "
         f"hold the change. Re-push {ctx.location} from Panorama, or run `panpin rollback "
@@ -686,11 +682,8 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
         _persist(lambda: revert_ours(api, ctx.admin), f"reverting {ctx.admin}'s changes")
     except errors.PanpinError as exc:
         release_lock(api, location)
-        if ctx.journal:
-            # Not final: the next run reverts what may be left of it before it changes anything.
-            ctx.journal.change_finished(
-                plan.change_id, "revert-failed", detail=f"revert failed: {exc}"
-            )
+        # Not final: the next run reverts what may be left of it before it changes anything.
+        ctx.record(plan.change_id, "revert-failed", detail=f"revert failed: {exc}")
         raise errors.ManualInterventionNeeded(
             f"change {plan.change_id} failed ({cause}) and reverting {ctx.admin}'s changes failed "
             f"too ({exc}). Check the candidate configuration of {ctx.device_name} "
@@ -703,10 +696,7 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
         )
     except errors.PanpinError as exc:
         release_lock(api, location)
-        if ctx.journal:
-            ctx.journal.change_finished(
-                plan.change_id, "manual", detail=f"reverted, but not verified: {exc}"
-            )
+        ctx.record(plan.change_id, "manual", detail=f"reverted, but not verified: {exc}")
         raise errors.ManualInterventionNeeded(
             f"change {plan.change_id} failed ({cause}); {ctx.admin}'s changes were reverted, but "
             f"the list could not be read to check it ({exc}). Check {plan.xpath} on "
@@ -715,16 +705,12 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
     restored = list_fingerprint(running) == plan.base_fingerprint and _same(running, candidate)
     release_lock(api, location)
     if not restored:
-        if ctx.journal:
-            ctx.journal.change_finished(
-                plan.change_id, "manual", detail="list differs after revert"
-            )
+        ctx.record(plan.change_id, "manual", detail="list differs after revert")
         raise errors.ManualInterventionNeeded(
             f"change {plan.change_id} failed ({cause}); after reverting {ctx.admin}'s changes the "
             f"list at {plan.xpath} differs from the state before the change. Check it by hand."
         ) from cause
-    if ctx.journal:
-        ctx.journal.change_finished(plan.change_id, "reverted", detail=str(cause)[:500])
+    ctx.record(plan.change_id, "reverted", detail=str(cause)[:500])
     if isinstance(cause, errors.BusyError):
         raise cause
     raise errors.CommitFailed(
