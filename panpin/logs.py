@@ -734,48 +734,48 @@ def read_logs(
     previous: set[str] = set()
     current: set[str] = set()
 
-    def on_entry(entry: dict[str, str]) -> None:
-        if sink is None:
-            on_rows([row_of(entry)])
-            return
-        if max_logs is not None and stats.logs_read >= max_logs:
-            stats.truncated = True
-            raise _CapReached
-        key = entry_id(entry)
-        if key is not None:
-            if key in known or key in previous or key in current:
-                stats.duplicates += 1
-                return
-            current.add(key)
-        stats.logs_read += 1
-        sink(entry)
-        if progress is not None and stats.logs_read % 1000 == 0:
-            progress(stats.logs_read)
-
-    def on_rows(rows: list[Row]) -> None:
-        # on_entry for a page's rows at once: the same checks, then one call of sink_rows with
-        # the rows taken, also when the cap stops the page part-way.
-        assert sink_rows is not None
+    def take(
+        items: Sequence[_T],
+        key_of: Callable[[_T], str | None],
+        deliver: Callable[[list[_T]], None],
+    ) -> None:
+        # The entries not seen before, in order and in one call of ``deliver``, also when the cap
+        # stops them part-way (then _CapReached ends the page).
         before = stats.logs_read
-        taken: list[Row] = []
+        taken: list[_T] = []
         try:
-            for row in rows:
+            for item in items:
                 if max_logs is not None and stats.logs_read >= max_logs:
                     stats.truncated = True
                     raise _CapReached
-                key = row_id(row)
+                key = key_of(item)
                 if key is not None:
                     if key in known or key in previous or key in current:
                         stats.duplicates += 1
                         continue
                     current.add(key)
                 stats.logs_read += 1
-                taken.append(row)
+                taken.append(item)
         finally:
             if taken:
-                sink_rows(taken)
+                deliver(taken)
             if progress is not None and stats.logs_read // 1000 > before // 1000:
                 progress(stats.logs_read)
+
+    def each(entries: list[dict[str, str]]) -> None:
+        assert sink is not None
+        for entry in entries:
+            sink(entry)
+
+    def on_entry(entry: dict[str, str]) -> None:
+        if sink is not None:
+            take([entry], entry_id, each)
+        else:
+            on_rows([row_of(entry)])
+
+    def on_rows(rows: list[Row]) -> None:
+        assert sink_rows is not None
+        take(rows, row_id, sink_rows)
 
     skip = 0
     while True:
