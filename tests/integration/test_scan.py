@@ -319,7 +319,6 @@ def test_a_stuck_job_is_cancelled_and_the_scan_fails_clearly(
 def test_the_log_timeout_of_the_config_is_the_scan_default(
     demo_sim: Simulator, run_cli: Any, tmp_path: Path
 ) -> None:
-    demo_sim.faults.add("job_stuck", match={"type": "log", "log-type": "decryption"})
     config = tmp_path / "panpin.yaml"
     config.write_text(
         "version: 1\n"
@@ -327,32 +326,26 @@ def test_the_log_timeout_of_the_config_is_the_scan_default(
         "  jobs: {poll_initial: 0.1, poll_maximum: 0.2, log_timeout: 1}\n"
         f"devices:\n  fw1: {{host: '{demo_sim.host}', ca_file: '{demo_sim.ca_file}'}}\n"
     )
+
+    def scan_with(*extra: str) -> Any:
+        demo_sim.faults.add("job_stuck", match={"type": "log", "log-type": "decryption"})
+        return run_cli(
+            "--config",
+            str(config),
+            "--device",
+            "fw1",
+            "scan",
+            *extra,
+            env={"PANPIN_API_KEY": demo_sim.api_key},
+        )
+
     began = time.monotonic()
-    result = run_cli(
-        "--config",
-        str(config),
-        "--device",
-        "fw1",
-        "scan",
-        "--format",
-        "json",
-        env={"PANPIN_API_KEY": demo_sim.api_key},
-    )
+    result = scan_with("--format", "json")
     assert time.monotonic() - began < 10
     assert result.code == errors.EXIT_RUNTIME
     assert "did not finish within 1s" in result.err
     # --timeout still wins over the config.
-    demo_sim.faults.add("job_stuck", match={"type": "log", "log-type": "decryption"})
-    result = run_cli(
-        "--config",
-        str(config),
-        "--device",
-        "fw1",
-        "scan",
-        "--timeout",
-        "2",
-        env={"PANPIN_API_KEY": demo_sim.api_key},
-    )
+    result = scan_with("--timeout", "2")
     assert "did not finish within 2s" in result.err
 
 
