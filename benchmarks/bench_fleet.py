@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.measure import REPO, client_env, median, panpin_src
+from benchmarks.measure import REPO, client_env, median, panpin_src, run_measured
 from benchmarks.report import Section, Verdict
 from benchmarks.scenarios import ADMIN, API_KEY, small_scenario
 from benchmarks.simproc import SimProcess
@@ -82,14 +82,7 @@ def _panpin(config: Path, state: Path, *selector: str) -> tuple[float, float]:
         str(POLICY),
     ]
     cpu0, start = _children_cpu(), time.perf_counter()
-    proc = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        env=client_env({"PANPIN_API_KEY": API_KEY}),
-        cwd=panpin_src(),
-        check=False,
-    )
+    proc = run_measured(cmd, {"PANPIN_API_KEY": API_KEY})
     wall, cpu = time.perf_counter() - start, _children_cpu() - cpu0
     if proc.returncode != EXIT_PENDING:
         raise RuntimeError(

@@ -14,7 +14,6 @@ Counts are deterministic apart from job polls, which depend on how long the comm
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import client_env, median, panpin_src, run_client
+from benchmarks.measure import median, run_client, run_measured
 from benchmarks.report import Section, Verdict
 from benchmarks.scenarios import ADMIN, API_KEY, small_scenario
 from benchmarks.simproc import SimProcess
@@ -110,14 +109,7 @@ def panpin_change(k: int, scenario: Path, folder: Path) -> tuple[list[dict[str, 
             "--yes",
         ]
         start = time.perf_counter()
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            env=client_env({"PANPIN_API_KEY": API_KEY}),
-            cwd=panpin_src(),
-            check=False,
-        )
+        proc = run_measured(cmd, {"PANPIN_API_KEY": API_KEY})
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"panpin apply failed ({proc.returncode}): {proc.stderr[-2000:]}")

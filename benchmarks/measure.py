@@ -70,11 +70,12 @@ class Timed:
     extra: dict[str, Any]
 
 
-def run_client(kind: str, args: dict[str, Any], env: dict[str, str] | None = None) -> Timed:
-    """Run ``python -m benchmarks.clients KIND`` with ``args`` (JSON); return what it measured."""
-    cmd = [sys.executable, "-m", "benchmarks.clients", kind, json.dumps(args)]
-    proc = subprocess.run(
-        cmd,
+def run_measured(
+    cmd: Sequence[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` to completion with the measured panpin (:func:`client_env`), output captured."""
+    return subprocess.run(
+        list(cmd),
         capture_output=True,
         text=True,
         env=client_env(env),
@@ -82,6 +83,12 @@ def run_client(kind: str, args: dict[str, Any], env: dict[str, str] | None = Non
         cwd=panpin_src(),
         check=False,
     )
+
+
+def run_client(kind: str, args: dict[str, Any], env: dict[str, str] | None = None) -> Timed:
+    """Run ``python -m benchmarks.clients KIND`` with ``args`` (JSON); return what it measured."""
+    cmd = [sys.executable, "-m", "benchmarks.clients", kind, json.dumps(args)]
+    proc = run_measured(cmd, env)
     if proc.returncode != 0:
         raise RuntimeError(f"client {kind} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     data = json.loads(proc.stdout.strip().splitlines()[-1])
