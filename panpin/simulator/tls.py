@@ -52,8 +52,18 @@ def _name(cn: str) -> x509.Name:
     )
 
 
-def generate(workdir: Path, hostnames: tuple[str, ...] = ("localhost",)) -> TlsMaterial:
-    """Create ``ca.pem``, ``server.pem`` and ``server.key`` (mode 0600) in ``workdir``."""
+def generate(
+    workdir: Path,
+    hostnames: tuple[str, ...] = ("localhost",),
+    *,
+    ips: tuple[str, ...] = ("127.0.0.1",),
+    expired: bool = False,
+) -> TlsMaterial:
+    """Create ``ca.pem``, ``server.pem`` and ``server.key`` (mode 0600) in ``workdir``.
+
+    The server certificate names ``hostnames`` and ``ips``; ``expired`` makes one that ended
+    yesterday (for the suite's TLS failure tests).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     # EC keys: generation is instant, which keeps every test's start-up fast.
@@ -88,16 +98,21 @@ def generate(workdir: Path, hostnames: tuple[str, ...] = ("localhost",)) -> TlsM
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    san: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    san: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     san += [x509.DNSName(h) for h in hostnames]
+    start, end = (
+        (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+        if expired
+        else (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name("localhost"))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
+        .not_valid_before(start)
+        .not_valid_after(end)
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

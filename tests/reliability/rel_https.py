@@ -2,14 +2,12 @@
 device should have: hostile XML, endless bodies, truncation, an expired or misnamed certificate.
 
 The simulator answers like PAN-OS; this server answers like an attacker or a broken proxy, so it
-is separate. Certificates are made with ``cryptography``; the server listens on 127.0.0.1.
+is separate. Certificates come from the simulator's maker; the server listens on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -19,21 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from panpin.simulator.tls import TlsMaterial, generate
 
-
-@dataclass(frozen=True)
-class Pki:
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+# The simulator's certificate maker serves here too; the suite only asks it for other names and
+# for an expired certificate.
+Pki = TlsMaterial
 
 
 def make_pki(
@@ -44,73 +32,11 @@ def make_pki(
     expired: bool = False,
 ) -> Pki:
     """A CA and a server certificate it signed, for the given names (expired on request)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("reliability test CA"))
-        .issuer_name(_name("reliability test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=400))
-        .not_valid_after(now + dt.timedelta(days=400))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns]
-    names += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    start, end = (
-        (now - dt.timedelta(days=30), now - dt.timedelta(days=1))
-        if expired
-        else (now - dt.timedelta(days=1), now + dt.timedelta(days=30))
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(dns[0] if dns else "device"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pki = Pki(folder / "ca.pem", folder / "server.pem", folder / "server.key")
-    pki.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    pki.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pki.key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return pki
+    return generate(folder, hostnames=dns, ips=ips, expired=expired)
 
 
 def cert_fingerprint(pki: Pki) -> str:
-    cert = x509.load_pem_x509_certificate(pki.cert_file.read_bytes())
-    return cert.fingerprint(hashes.SHA256()).hex()
+    return pki.fingerprint
 
 
 @dataclass
