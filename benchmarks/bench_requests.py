@@ -2,7 +2,7 @@
 
 For each K a fresh simulator (commit jobs of 0.05 s) receives one change that adds K entries:
 
-* panpin: a plan with K adds (built with ``panpin.plan.build_plan`` from the device's own
+* panpin: a plan with K adds (built with ``panpin.change.plan.build_plan`` from the device's own
   list, as ``panpin plan`` would), applied with ``panpin apply PLAN --yes``: pre-checks, config
   lock, one ``action=set``, one admin-scoped commit, its job polls, the verify read, unlock;
 * pan-os-python: ``Firewall(vsys="shared")`` + ``SslDecrypt``, K
@@ -47,13 +47,13 @@ def make_plan(sim: dict[str, Any], k: int, folder: Path) -> Path:
     """A plan adding ``k`` entries, each with this change's marker, against the device's list."""
     from datetime import date, datetime, timedelta
 
-    from panpin import panosxml
-    from panpin.device import system_info
-    from panpin.exclusions import ExclusionEntry, read_list
-    from panpin.marker import Marker, new_change_id
-    from panpin.plan import build_plan
+    from panpin.change.plan import build_plan
+    from panpin.panos import panosxml
+    from panpin.panos.device import system_info
+    from panpin.panos.exclusions import ExclusionEntry, read_list
+    from panpin.panos.marker import Marker, new_change_id
+    from panpin.panos.xmlapi import Connection, XmlApi
     from panpin.settings import Location
-    from panpin.xmlapi import Connection, XmlApi
 
     location = Location.parse("shared")
     with XmlApi(Connection(host=sim["host"], api_key=API_KEY, ca_file=sim["ca_file"])) as api:

@@ -61,7 +61,7 @@ class Row:
 
 
 def _query() -> str:
-    from panpin.logs import DEFAULT_SIGNALS, build_query
+    from panpin.scan.logs import DEFAULT_SIGNALS, build_query
 
     return build_query(DEFAULT_SIGNALS, since=SINCE)
 

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 from benchmarks.measure import peak_rss_mb, self_cpu
-from panpin.logs import LOG_FIELDS
+from panpin.scan.logs import LOG_FIELDS
 
 # The fields panpin reads from an entry; the other clients extract the same ones so every
 # client does the same per-entry work before its own processing.
@@ -44,10 +44,6 @@ def _measure(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 def scan_panpin(args: dict[str, Any]) -> dict[str, Any]:
     """``panpin scan --format json`` in this process, the way cron would run it."""
     # Import everything the command needs before the clock starts, as the other clients do.
-    import panpin.commands.scan
-    import panpin.evidence
-    import panpin.logs
-    import panpin.xmlapi  # noqa: F401
     from panpin.cli import main
 
     argv = [

@@ -1530,5 +1530,5 @@ def _iso(ts: float) -> str:
 
 
 def statuses_of(results: Mapping[str, HostConfirmation]) -> dict[str, str]:
-    """host -> status, the form :func:`panpin.decide.decide` takes as ``confirmations``."""
+    """host -> status, the form :func:`panpin.decide.engine.decide` takes as ``confirmations``."""
     return {host: result.status for host, result in results.items()}

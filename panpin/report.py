@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from panpin import __version__
-from panpin.plan import Plan
+from panpin.change.plan import Plan
 
 if TYPE_CHECKING:
     from panpin.capture import HostConfirmation

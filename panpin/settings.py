@@ -114,8 +114,8 @@ class DeviceSettings:
         )
 
     def connection(self) -> Any:
-        """The transport's :class:`panpin.xmlapi.Connection` (imported lazily: cron start-up)."""
-        from panpin.xmlapi import Connection, RetryPolicy
+        """The transport's :class:`panpin.panos.xmlapi.Connection` (imported lazily: cron start-up)."""
+        from panpin.panos.xmlapi import Connection, RetryPolicy
 
         return Connection(
             host=self.host,
@@ -135,8 +135,8 @@ class DeviceSettings:
         )
 
     def commit_backoff(self) -> Any:
-        """How commit and push jobs are polled (:class:`panpin.jobs.Backoff`)."""
-        from panpin.jobs import Backoff
+        """How commit and push jobs are polled (:class:`panpin.panos.jobs.Backoff`)."""
+        from panpin.panos.jobs import Backoff
 
         return Backoff(
             initial=self.jobs.poll_initial,
@@ -145,8 +145,8 @@ class DeviceSettings:
         )
 
     def log_backoff(self) -> Any:
-        """How log query jobs are polled (:class:`panpin.jobs.Backoff`)."""
-        from panpin.jobs import Backoff
+        """How log query jobs are polled (:class:`panpin.panos.jobs.Backoff`)."""
+        from panpin.panos.jobs import Backoff
 
         return Backoff(
             initial=self.jobs.poll_initial,

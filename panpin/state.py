@@ -12,7 +12,7 @@ Tables:
 ``evidence_daily``   per (device, location, day, host): hits, clients, alerts, apps... so
                      thresholds can use a window (``7d``) across runs.
 ``runs``             one row per incremental scan: start, end, device, logs read, result.
-``changes``          the change journal (:mod:`panpin.journal` gives its rows meaning): one row
+``changes``          the change journal (:mod:`panpin.change.journal` gives its rows meaning): one row
                      per change, written before its commit starts, with the list as it was.
 
 Never holds credentials: devices are named by serial (or the caller's key), nothing else.
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from panpin import errors
-from panpin.evidence import Candidate, merge_candidates
+from panpin.scan.evidence import Candidate, merge_candidates
 
 Migration = tuple[str, ...]
 
@@ -83,7 +83,7 @@ SCAN_MIGRATIONS: tuple[Migration, ...] = (
 )
 
 JOURNAL_COMPONENT = "journal"
-# The change journal (panpin.journal): one row per change, written before the commit starts.
+# The change journal (panpin.change.journal): one row per change, written before the commit starts.
 # Migration 1 is the table as the first journal created it, so an existing file adopts it as is.
 JOURNAL_MIGRATIONS: tuple[Migration, ...] = (
     (
@@ -439,7 +439,7 @@ class StateDB:
 
     # --- lock ----------------------------------------------------------------------------------
 
-    # --- change journal (rows for panpin.journal) -------------------------------------------------
+    # --- change journal (rows for panpin.change.journal) -------------------------------------------------
 
     @contextmanager
     def _journal(self) -> Iterator[sqlite3.Connection]:

@@ -683,16 +683,16 @@ rules:
 def sample_plan(tmp: Path, *, timeline: bool = True) -> object:
     """A plan as ``plan --confirm`` makes it: real policy, decide(), a generated capture.
 
-    Returns a :class:`panpin.plan.Plan` (typed ``object`` to keep this module import-light).
+    Returns a :class:`panpin.change.plan.Plan` (typed ``object`` to keep this module import-light).
     """
     from datetime import date
 
     from panpin.capture import confirm_hosts, statuses_of
-    from panpin.decide import decide
-    from panpin.evidence import Candidate
-    from panpin.exclusions import ExclusionEntry
-    from panpin.plan import build_plan
-    from panpin.policy import parse_policy
+    from panpin.change.plan import build_plan
+    from panpin.decide.engine import decide
+    from panpin.decide.policy import parse_policy
+    from panpin.panos.exclusions import ExclusionEntry
+    from panpin.scan.evidence import Candidate
 
     change = "c-20261126-0932-a1b2"
     today = date(2026, 11, 26)

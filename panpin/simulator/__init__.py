@@ -11,7 +11,7 @@
         sim.device.running, sim.device.candidate   # lxml trees
         sim.logs.expected()                        # per-host truth for scans
 
-The simulator is independent of panpin's own client (it never imports ``panpin.xmlapi``).
+The simulator is independent of panpin's own client (it never imports ``panpin.panos.xmlapi``).
 """
 
 from __future__ import annotations

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from conftest import RunCli
 
-from panpin.evidence import Candidate
-from panpin.exclusions import ExclusionEntry, read_list
-from panpin.plan import list_fingerprint
-from panpin.policy import load_policy
+from panpin.change.plan import list_fingerprint
+from panpin.change.workflow import identify, policy_plan
+from panpin.decide.policy import load_policy
+from panpin.panos.exclusions import ExclusionEntry, read_list
+from panpin.panos.xmlapi import Connection, XmlApi
+from panpin.scan.evidence import Candidate
 from panpin.settings import DeviceSettings, Location
 from panpin.simulator import Simulator
-from panpin.workflow import identify, policy_plan
-from panpin.xmlapi import Connection, XmlApi
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "panpin" / "data" / "demo-policy.yaml"
 SimFactory = Callable[..., Any]

@@ -101,7 +101,7 @@ def test_loose_key_file_refused_exit_2(
 
 def test_candidate_list_shows_uncommitted(sim_factory: SimFactory, run_cli: RunCli) -> None:
     sim = sim_factory()
-    from panpin.xmlapi import Connection, XmlApi
+    from panpin.panos.xmlapi import Connection, XmlApi
 
     with XmlApi(
         Connection(host=sim.host, api_key=sim.key_for("alice"), ca_file=str(sim.ca_file))

@@ -23,7 +23,7 @@ import pytest
 import websocket
 from captures import sample_plan
 
-from panpin.plan import Plan
+from panpin.change.plan import Plan
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = "install it with: apt-get update && apt-get install -y chromium"

@@ -60,7 +60,7 @@ def test_fleet_reports_each_device_and_worst_exit(
 ) -> None:
     ok_sim = sim_factory()
     busy_sim = sim_factory()
-    from panpin.xmlapi import Connection, XmlApi
+    from panpin.panos.xmlapi import Connection, XmlApi
 
     with XmlApi(
         Connection(
@@ -102,7 +102,7 @@ def test_fleet_reports_each_device_and_worst_exit(
 
 
 def test_worst_exit_order() -> None:
-    from panpin.commands.change import worst_exit
+    from panpin.cli.change import worst_exit
 
     assert worst_exit([0, 3]) == 3
     assert worst_exit([3, 5]) == 5

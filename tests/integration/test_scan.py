@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from panpin import errors
-from panpin.evidence import ScanResult, safe_text
-from panpin.logs import scan_device
+from panpin.panos.xmlapi import Connection, RetryPolicy, XmlApi
+from panpin.scan.evidence import ScanResult, safe_text
+from panpin.scan.logs import scan_device
 from panpin.simulator import Scenario, Simulator, expected_counts, load_scenario, scenario_from_dict
 from panpin.state import StateDB
-from panpin.xmlapi import Connection, RetryPolicy, XmlApi
 
 SIGNALS = ("UnknownCA", "BadCertificate")
 DEMO_SERIAL = "007951000345678"

@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from panpin import errors
-from panpin.exclusions import read_list
+from panpin.panos.exclusions import read_list
+from panpin.panos.xmlapi import Connection, RetryPolicy, XmlApi
 from panpin.settings import Location
 from panpin.simulator import Simulator, load_scenario
-from panpin.xmlapi import Connection, RetryPolicy, XmlApi
 
 FAST = RetryPolicy(attempts=5, initial=0.01, maximum=0.05, jitter=0.01, deadline=10.0)
 PASSWORD = "panpin-demo"

@@ -28,9 +28,9 @@ from typing import Any
 
 import yaml
 
-from panpin.exclusions import ExclusionEntry, parse_list
-from panpin.journal import ChangeJournal
-from panpin.plan import list_fingerprint
+from panpin.change.journal import ChangeJournal
+from panpin.change.plan import list_fingerprint
+from panpin.panos.exclusions import ExclusionEntry, parse_list
 from panpin.simulator import Fault, RecordedRequest, Simulator
 from panpin.simulator.device import Lock
 

@@ -22,13 +22,14 @@ from hypothesis import strategies as st
 from lxml import etree
 from rel_support import FULL, LIST_XPATH, record, start_sim, write_config
 
-from panpin import errors, panosxml
+from panpin import errors
+from panpin.change.plan import build_plan, digest_of, list_fingerprint, load_plan, plan_from_dict
+from panpin.decide.policy import parse_policy
 from panpin.errors import InvalidHost, PlanError, PolicyError
-from panpin.exclusions import ExclusionEntry
 from panpin.hosts import normalize_host, validate_exclusion_name
-from panpin.logs import build_query, quote
-from panpin.plan import build_plan, digest_of, list_fingerprint, load_plan, plan_from_dict
-from panpin.policy import parse_policy
+from panpin.panos import panosxml
+from panpin.panos.exclusions import ExclusionEntry
+from panpin.scan.logs import build_query, quote
 from panpin.settings import Location
 from panpin.simulator import filter as flt
 

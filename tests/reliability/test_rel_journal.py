@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from panpin.change import settle_interrupted
-from panpin.exclusions import ExclusionEntry
-from panpin.journal import UNFINISHED_RESULTS, ChangeJournal
-from panpin.plan import Plan, build_plan
+from panpin.change.journal import UNFINISHED_RESULTS, ChangeJournal
+from panpin.change.lifecycle import settle_interrupted
+from panpin.change.plan import Plan, build_plan
+from panpin.panos.exclusions import ExclusionEntry
 
 PERSON = ExclusionEntry("login.partner.example", "excluded by jdoe, INC-4711")
 OLD = ExclusionEntry("old.example", "panpin:c-20260101-0000-0000 rule=r expires=2026-02-01")

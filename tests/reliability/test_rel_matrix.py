@@ -50,7 +50,7 @@ from rel_support import (
     write_config,
 )
 
-from panpin.journal import UNFINISHED_RESULTS
+from panpin.change.journal import UNFINISHED_RESULTS
 from panpin.simulator import Simulator
 
 FAULT_CELLS = [

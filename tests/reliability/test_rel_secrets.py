@@ -22,9 +22,9 @@ from conftest import RunCli, files_with_secrets, find_secrets
 from rel_support import DEMO_POLICY, record, write_config
 
 from panpin import errors
+from panpin.panos.xmlapi import Connection, XmlApi
 from panpin.settings import DeviceSettings, Overrides, load_settings, resolve_device
 from panpin.simulator import Simulator, load_scenario
-from panpin.xmlapi import Connection, XmlApi
 
 
 def _pan_key() -> str:

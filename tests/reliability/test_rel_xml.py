@@ -2,7 +2,7 @@
 nesting and 200 MB bodies are refused with a clear error, in bounded memory and time.
 
 Both parse paths are exercised: whole answers (:meth:`XmlApi.request`, every config and op call)
-and streamed answers (log pages through :func:`panpin.xmlapi.iterparse`).
+and streamed answers (log pages through :func:`panpin.panos.xmlapi.iterparse`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from rel_https import OK_INFO, Answer, Pki, host_of, make_pki, serve
 from rel_support import FULL, record
 
 from panpin import errors
-from panpin.exclusions import read_list
-from panpin.logs import read_logs
+from panpin.panos.exclusions import read_list
+from panpin.panos.xmlapi import DEFAULT_MAX_RESPONSE_BYTES, Connection, RetryPolicy, XmlApi
+from panpin.scan.logs import read_logs
 from panpin.settings import Location
-from panpin.xmlapi import DEFAULT_MAX_RESPONSE_BYTES, Connection, RetryPolicy, XmlApi
 
 MB = 1024 * 1024
 FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.02, jitter=0.0, deadline=5.0)
@@ -246,7 +246,7 @@ LOG_LIMIT = DEFAULT_MAX_RESPONSE_BYTES if FULL else 8 * MB
 
 
 def test_200mb_log_page_refused_at_the_limit(pki: Pki) -> None:
-    """A log page is read whole before its entries are parsed in batches (panpin.logs), so the
+    """A log page is read whole before its entries are parsed in batches (panpin.scan.logs), so the
     transport's cap on a streamed answer is what bounds its memory."""
 
     def page() -> Answer:

@@ -39,7 +39,7 @@ from panpin.capture import (
     confirm_hosts,
     statuses_of,
 )
-from panpin.decide import CONFIRMATION_STATUSES
+from panpin.decide.engine import CONFIRMATION_STATUSES
 
 
 @cache

@@ -9,11 +9,11 @@ from datetime import date
 
 import pytest
 
-from panpin.decide import DECISION_ACTIONS, Decision, DecisionSet, decide
-from panpin.evidence import Candidate
-from panpin.exclusions import ExclusionEntry
-from panpin.marker import Marker, parse_marker
-from panpin.policy import Policy, parse_policy
+from panpin.decide.engine import DECISION_ACTIONS, Decision, DecisionSet, decide
+from panpin.decide.policy import Policy, parse_policy
+from panpin.panos.exclusions import ExclusionEntry
+from panpin.panos.marker import Marker, parse_marker
+from panpin.scan.evidence import Candidate
 
 TODAY = date(2026, 11, 26)
 CHANGE = "c-20261126-0932-a1b2"

@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
-from panpin.decide import Decision, DecisionSet, decide
+from panpin.decide.engine import Decision, DecisionSet, decide
+from panpin.decide.policy import parse_policy
 from panpin.errors import PolicyError
-from panpin.evidence import Candidate
-from panpin.policy import parse_policy
+from panpin.scan.evidence import Candidate
 
 TODAY = date(2026, 11, 26)
 CHANGE = "c-20261126-0932-a1b2"

@@ -9,13 +9,13 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panpin.decide import DecisionSet, decide
+from panpin.decide.engine import DecisionSet, decide
+from panpin.decide.policy import Policy, parse_policy
 from panpin.errors import InvalidHost
-from panpin.evidence import Candidate
-from panpin.exclusions import ExclusionEntry
 from panpin.hosts import normalize_host, wildcard_matches
-from panpin.marker import Marker, parse_marker
-from panpin.policy import Policy, parse_policy
+from panpin.panos.exclusions import ExclusionEntry
+from panpin.panos.marker import Marker, parse_marker
+from panpin.scan.evidence import Candidate
 
 TODAY = date(2026, 11, 26)
 CHANGE = "c-20261126-0932-a1b2"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from panpin.evidence import (
+from panpin.scan.evidence import (
     Aggregator,
     Candidate,
     alert_of,

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panpin import evidence
 from panpin.errors import InvalidHost
-from panpin.evidence import Aggregator, alert_of, matches_signals, safe_text
 from panpin.hosts import host_of_entry, normalize_host
+from panpin.scan import evidence
+from panpin.scan.evidence import Aggregator, alert_of, matches_signals, safe_text
 
 SIGNALS = ("UnknownCA", "BadCertificate")
 HOSTS = [

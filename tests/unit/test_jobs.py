@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from panpin.jobs import JobStatus, parse_job
-from panpin.xmlapi import parse_xml
+from panpin.panos.jobs import JobStatus, parse_job
+from panpin.panos.xmlapi import parse_xml
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "panos-samples"
 

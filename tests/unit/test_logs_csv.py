@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from panpin import errors
-from panpin.csvlog import map_header, read_csv
-from panpin.evidence import Aggregator
+from panpin.scan.csvlog import map_header, read_csv
+from panpin.scan.evidence import Aggregator
 
 DATA = Path(__file__).parent.parent / "data" / "csv"
 SIGNALS = ("UnknownCA", "BadCertificate")

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from panpin import errors
-from panpin.logs import PAGE_TAGS, PollAnswer, read_answer, read_page
-from panpin.xmlapi import iterparse
+from panpin.panos.xmlapi import iterparse
+from panpin.scan.logs import PAGE_TAGS, PollAnswer, read_answer, read_page
 
 Outcome = tuple[list[dict[str, str]], PollAnswer | str]
 
@@ -253,7 +253,7 @@ def test_random_mutations_are_read_the_same() -> None:
     ],
 )
 def test_regular_pages_are_read_in_batches(head: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from panpin import logs
+    from panpin.scan import logs
 
     general_entries: list[dict[str, str]] = []
     real = logs.read_answer

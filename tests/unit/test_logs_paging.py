@@ -17,9 +17,10 @@ import pytest
 from lxml import etree
 
 from panpin import errors
-from panpin.evidence import ROW_FIELDS, Aggregator
-from panpin.jobs import Backoff
-from panpin.logs import (
+from panpin.panos.jobs import Backoff
+from panpin.panos.xmlapi import iterparse
+from panpin.scan.evidence import ROW_FIELDS, Aggregator
+from panpin.scan.logs import (
     LogEntry,
     PollAnswer,
     ReadStats,
@@ -28,7 +29,6 @@ from panpin.logs import (
     read_answer,
     read_logs,
 )
-from panpin.xmlapi import iterparse
 
 SAMPLES = Path("/work/shared/reference/panos-samples")
 TAGS = ("job", "logs", "entry")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from panpin import errors
-from panpin.logs import (
+from panpin.scan.logs import (
     DEFAULT_SIGNALS,
     build_query,
     check_user_filter,

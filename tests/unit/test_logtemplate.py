@@ -1,6 +1,6 @@
 """The layout reader reads entries exactly as the XML parser does, and is the one that reads them.
 
-Every case compares :func:`panpin.logs.read_page` (which reads a regular page by layout) with
+Every case compares :func:`panpin.scan.logs.read_page` (which reads a regular page by layout) with
 ``read_answer(iterparse(...))`` (the parser): the same entries in the same order, the same answer
 or the same error. The cases that must be read by layout also check that neither parser ran on
 the entries, so a layout reader that quietly gave up everywhere would fail them.
@@ -17,9 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from panpin import errors, logs
-from panpin.evidence import ROW_FIELDS
-from panpin.logs import (
+from panpin import errors
+from panpin.panos.xmlapi import hardened_parser, iterparse
+from panpin.scan import logs
+from panpin.scan.evidence import ROW_FIELDS
+from panpin.scan.logs import (
     LOG_FIELDS,
     PAGE_TAGS,
     PollAnswer,
@@ -28,8 +30,7 @@ from panpin.logs import (
     read_page,
     row_of,
 )
-from panpin.logtemplate import LayoutReader, read_entries
-from panpin.xmlapi import hardened_parser, iterparse
+from panpin.scan.logtemplate import LayoutReader, read_entries
 
 Outcome = tuple[list[dict[str, str]], PollAnswer | str]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from panpin.change.plan import Plan, build_plan, list_fingerprint, load_plan
 from panpin.errors import PlanError
-from panpin.exclusions import ExclusionEntry
-from panpin.plan import Plan, build_plan, list_fingerprint, load_plan
+from panpin.panos.exclusions import ExclusionEntry
 
 CHANGE = "c-20261126-0932-a1b2"
 PERSON = ExclusionEntry("intranet.example", "added by alice for INC-7", True)
@@ -76,7 +76,7 @@ def test_hand_edits_refused(tmp_path: Path, edit: Callable[[dict[str, Any]], obj
 
 
 def test_edit_with_recomputed_digest_still_checked(tmp_path: Path) -> None:
-    from panpin.plan import digest_of
+    from panpin.change.plan import digest_of
 
     def edit(d: dict[str, Any]) -> None:
         d["changes"]["add"].append(
@@ -90,7 +90,7 @@ def test_edit_with_recomputed_digest_still_checked(tmp_path: Path) -> None:
 
 
 def test_add_without_this_change_id_refused(tmp_path: Path) -> None:
-    from panpin.plan import digest_of
+    from panpin.change.plan import digest_of
 
     def edit(d: dict[str, Any]) -> None:
         d["changes"]["add"].append(
@@ -122,7 +122,7 @@ def test_noop_add_dropped() -> None:
 
 
 def test_a_wildcard_over_a_public_suffix_is_never_added(tmp_path: Path) -> None:
-    from panpin.plan import digest_of
+    from panpin.change.plan import digest_of
 
     broad = ExclusionEntry("*.co.uk", f"panpin:{CHANGE} rule=bank", True)
     with pytest.raises(PlanError, match=r"public suffix co\.uk"):

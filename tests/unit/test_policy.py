@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from panpin.commands.policy import policy as policy_group
-from panpin.errors import EXIT_USAGE, PolicyError
-from panpin.policy import (
+from panpin.cli.policy import policy as policy_group
+from panpin.decide.policy import (
     Match,
     Policy,
     PolicyValidationError,
     load_policy,
     parse_policy,
 )
+from panpin.errors import EXIT_USAGE, PolicyError
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "policies"

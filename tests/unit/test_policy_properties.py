@@ -8,8 +8,7 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panpin.hosts import wildcard_matches
-from panpin.policy import (
+from panpin.decide.policy import (
     Defaults,
     Duration,
     Expiry,
@@ -21,6 +20,7 @@ from panpin.policy import (
     Thresholds,
     parse_policy,
 )
+from panpin.hosts import wildcard_matches
 
 SETTINGS = settings(max_examples=100, deadline=None)
 

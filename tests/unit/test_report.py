@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from captures import capture_of, pinned_alert, sample_plan, tls13_abort
 
-from panpin.exclusions import ExclusionEntry
-from panpin.plan import Plan, build_plan
+from panpin.change.plan import Plan, build_plan
+from panpin.panos.exclusions import ExclusionEntry
 from panpin.report import CSP, MAX_CHART_HOSTS, render_report
 
 RunCli = Callable[..., Any]

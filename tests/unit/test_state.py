@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from panpin import errors
-from panpin.evidence import Aggregator, Candidate
+from panpin.scan.evidence import Aggregator, Candidate
 from panpin.state import (
     SCAN_COMPONENT,
     SCAN_MIGRATIONS,
@@ -249,7 +249,7 @@ INSERT INTO changes VALUES ('c-1', 'change', NULL, 'fw1', 'h', 's', 'shared', 'p
 
 
 def test_a_journal_written_before_schema_versions_is_adopted(tmp_path: Path) -> None:
-    from panpin.journal import ChangeJournal
+    from panpin.change.journal import ChangeJournal
 
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as db:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from panpin import errors
-from panpin.xmlapi import check_envelope, parse_xml
+from panpin.panos.xmlapi import check_envelope, parse_xml
 
 # shared/ sits beside the repository, in a developer's checkout and in CI's fresh clone alike.
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "panos-samples"

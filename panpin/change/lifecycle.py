@@ -18,17 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
-from panpin import errors, panosxml
-from panpin.exclusions import ExclusionEntry, read_list
-from panpin.jobs import Backoff, JobStatus, poll_job
-from panpin.plan import Plan, list_fingerprint
+from panpin import errors
+from panpin.change.plan import Plan, list_fingerprint
+from panpin.panos import panosxml
+from panpin.panos.exclusions import ExclusionEntry, read_list
+from panpin.panos.jobs import Backoff, JobStatus, poll_job
+from panpin.panos.xmlapi import NotSent, XmlApi
 from panpin.settings import Location
-from panpin.xmlapi import NotSent, XmlApi
 
 if TYPE_CHECKING:
-    from panpin.journal import ChangeRecord
+    from panpin.change.journal import ChangeRecord
 
-log = logging.getLogger("panpin.change")
+log = logging.getLogger("panpin.change.lifecycle")
 _T = TypeVar("_T")
 
 # How often a clean-up or verification step (revert, list read, job poll) is tried before panpin

@@ -1,7 +1,7 @@
 """The SSL Decryption Exclusion list at a location: entries, owner, xpaths.
 
 Pure parts (entry model, owner) live here; reading the list from a device goes through
-:mod:`panpin.xmlapi`.
+:mod:`panpin.panos.xmlapi`.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from panpin.marker import Marker, parse_marker
+from panpin.panos.marker import Marker, parse_marker
 
 if TYPE_CHECKING:  # the transport and lxml stay out of the pure decision path's imports
     from lxml import etree
 
+    from panpin.panos.xmlapi import XmlApi
     from panpin.settings import Location
-    from panpin.xmlapi import XmlApi
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ def read_list(api: XmlApi, location: Location, *, candidate: bool = False) -> li
 
     A list that does not exist yet is an empty list (``get`` answers code 7, ``show`` "No such node").
     """
-    from panpin import errors, panosxml
+    from panpin import errors
+    from panpin.panos import panosxml
 
     xpath = panosxml.list_xpath(location)
     try:

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from panpin.commands.common import one_device, open_api
-from panpin.output import emit, format_option, render_rows, resolve_format
+from panpin.cli.common import one_device, open_api
+from panpin.cli.output import emit, format_option, render_rows, resolve_format
 
 
 @click.group()
@@ -26,7 +26,7 @@ def list_cmd(ctx: click.Context, candidate: bool, fmt: str | None) -> None:
 
     Reads only; nothing on the device changes.
     """
-    from panpin.exclusions import read_list
+    from panpin.panos.exclusions import read_list
 
     device = one_device(ctx)
     with open_api(device) as api:

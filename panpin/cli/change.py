@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from panpin import errors
-from panpin.commands.common import fleet, global_options, one_device, open_api, settings
-from panpin.output import emit, format_option, message, render_rows, resolve_format
+from panpin.cli.common import fleet, global_options, one_device, open_api, settings
+from panpin.cli.output import emit, format_option, message, render_rows, resolve_format
 
 if TYPE_CHECKING:
-    from panpin.change import Outcome
-    from panpin.plan import Plan
+    from panpin.change.lifecycle import Outcome
+    from panpin.change.plan import Plan
     from panpin.settings import DeviceSettings
 
 # Worst first when a fleet run folds per-device exit codes into one (DESIGN exit codes).
@@ -100,7 +100,7 @@ def _outcome_dict(device: str, outcome: Outcome) -> dict[str, Any]:
 
 
 def _journal(ctx: click.Context) -> Any:
-    from panpin.journal import ChangeJournal
+    from panpin.change.journal import ChangeJournal
 
     return ChangeJournal(settings(ctx).state)
 
@@ -115,7 +115,7 @@ def _say(ctx: click.Context, device: str) -> Callable[[str], None]:
 
 
 def _load_policy(path: str) -> Any:
-    from panpin.policy import load_policy
+    from panpin.decide.policy import load_policy
 
     return load_policy(path)
 
@@ -136,8 +136,8 @@ def _make_plan(
     ``capture`` holds per-SNI results of ``panpin confirm`` (already read, so a bad capture fails
     before any request); each candidate gets its host's status, ``not-seen`` when absent.
     """
-    from panpin.exclusions import read_list
-    from panpin.workflow import identify, policy_plan, scan_for_plan
+    from panpin.change.workflow import identify, policy_plan, scan_for_plan
+    from panpin.panos.exclusions import read_list
 
     with open_api(device) as api:
         info = identify(api, device)
@@ -263,8 +263,8 @@ def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool) -> Non
     Refuses a plan that no longer matches the device (exit 2: re-run plan). On failure this admin's
     changes are reverted (exit 4); other admins' pending work is never touched.
     """
-    from panpin.plan import load_plan
-    from panpin.workflow import Applier, identify
+    from panpin.change.plan import load_plan
+    from panpin.change.workflow import Applier, identify
 
     the_plan = load_plan(plan_file)
     device = one_device(ctx)
@@ -299,7 +299,7 @@ def _run_one(
     since: str | None,
     dry_run: bool,
 ) -> DeviceRun:
-    from panpin.workflow import Applier, identify
+    from panpin.change.workflow import Applier, identify
 
     run = DeviceRun(device=device.name)
     try:
@@ -311,7 +311,7 @@ def _run_one(
         run.removes = [e.name for e in the_plan.removes]
         if not the_plan.has_changes:
             if not dry_run:
-                from panpin.change import settle_interrupted
+                from panpin.change.lifecycle import settle_interrupted
 
                 # The list just read may show that an interrupted run's change did land.
                 settle_interrupted(
@@ -410,8 +410,8 @@ def rollback(
     The rollback is a change of its own with its own id and journal record. Without the journal,
     the device's markers name what the change added.
     """
-    from panpin.exclusions import read_list
-    from panpin.workflow import Applier, identify, rollback_plan
+    from panpin.change.workflow import Applier, identify, rollback_plan
+    from panpin.panos.exclusions import read_list
 
     if bool(change_id) == bool(last):
         raise click.UsageError("give either CHANGE_ID or --last")

@@ -1,7 +1,7 @@
 """The Decryption log: filter-query builder, paged log jobs, streaming parse of entries.
 
 Pure parts (query building, ``--since``/``--until`` parsing, reading one poll answer) are free of
-I/O. :func:`read_logs` talks to the device, and only through :mod:`panpin.xmlapi`.
+I/O. :func:`read_logs` talks to the device, and only through :mod:`panpin.panos.xmlapi`.
 
 How a window is read (reference §3):
 
@@ -36,20 +36,20 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from panpin import errors
-from panpin.evidence import ROW_FIELDS
-from panpin.jobs import Backoff
+from panpin.panos.jobs import Backoff
+from panpin.scan.evidence import ROW_FIELDS
 
 if TYPE_CHECKING:
     from lxml import etree
 
-    from panpin.device import DeviceInfo
-    from panpin.evidence import ScanResult
-    from panpin.logtemplate import LayoutReader
+    from panpin.panos.device import DeviceInfo
+    from panpin.panos.xmlapi import XmlApi
+    from panpin.scan.evidence import ScanResult
+    from panpin.scan.logtemplate import LayoutReader
     from panpin.settings import Location
     from panpin.state import StateDB, Watermark
-    from panpin.xmlapi import XmlApi
 
-log = logging.getLogger("panpin.logs")
+log = logging.getLogger("panpin.scan.logs")
 _T = TypeVar("_T")
 
 LOG_TYPE = "decryption"
@@ -386,7 +386,7 @@ def read_page(
     entries, and the transport caps its size) and a final answer of the usual shape is read one
     of two faster ways, each exact:
 
-    1. by layout (:mod:`panpin.logtemplate`): the entries are matched, in pieces of about
+    1. by layout (:mod:`panpin.scan.logtemplate`): the entries are matched, in pieces of about
        ``_BATCH_BYTES``, against expressions that accept only well-formed entries in a layout
        learned from the page itself, capturing the wanted fields; no tree is built;
     2. else in batches of whole entries parsed with the plain, callback-free hardened parser.
@@ -395,7 +395,7 @@ def read_page(
     :func:`read_answer`. The fast ways run only when they can show that their entries are
     read_answer's:
 
-    * nothing :func:`panpin.xmlapi.iterparse` refuses by its bytes (a DTD) is in the answer;
+    * nothing :func:`panpin.panos.xmlapi.iterparse` refuses by its bytes (a DTD) is in the answer;
     * the ``<logs ...>`` start tag and the ``</logs>`` end tag are real tags: the text around
       them (the head before, the tail after) holds no comment, CDATA, PI or DOCTYPE (``<!``,
       ``<?``; a leading UTF-8 XML declaration is fine), so every ``<`` there opens a tag; the
@@ -417,7 +417,7 @@ def read_page(
     ``on_rows``, when given, receives the entries of a page read by layout at once, as rows
     (:data:`Row`: no dict per entry); ``on_entry`` receives them one by one otherwise.
     """
-    from panpin.xmlapi import iterparse
+    from panpin.panos.xmlapi import iterparse
 
     body = bytearray()
     # The general parser is given the answer in the chunks it came in: how far it gets into a
@@ -528,7 +528,7 @@ def _read_by_layout(
     made of it stay in the CPU's caches, which a whole page's 11 MB would not. Where the cut lands
     does not matter: the reader accepts a piece only if it is whole entries from end to end.
     """
-    from panpin.logtemplate import LayoutReader
+    from panpin.scan.logtemplate import LayoutReader
 
     if depth > _LAYOUT_MAX_DEPTH:
         return None
@@ -557,7 +557,7 @@ def _parse_batches(
     """The fields of the entries in ``body[start:end]``; None if a batch is not regular."""
     from lxml import etree
 
-    from panpin.xmlapi import hardened_parser
+    from panpin.panos.xmlapi import hardened_parser
 
     parser = hardened_parser()
     opening = b"<w>" * depth + b"<logs>"
@@ -587,7 +587,7 @@ def _parse_batches(
 
 def _read_skeleton(data: bytes) -> tuple[PollAnswer, int]:
     """The answer without its entries, and how many ancestors ``<logs>`` has."""
-    from panpin.xmlapi import iterparse
+    from panpin.panos.xmlapi import iterparse
 
     depth = -1
 
@@ -614,7 +614,7 @@ def _read_skeleton(data: bytes) -> tuple[PollAnswer, int]:
 
 
 class LogJobApi(Protocol):
-    """The part of :class:`panpin.xmlapi.XmlApi` that log jobs use."""
+    """The part of :class:`panpin.panos.xmlapi.XmlApi` that log jobs use."""
 
     def log_start(
         self, log_type: str, query: str, *, nlogs: int, skip: int = 0, direction: str = "forward"
@@ -863,8 +863,8 @@ def scan_device(
     Reads the device (system info, clock, log jobs, the list); never writes to it. ``device_key``
     names the device in the state database (default: its serial).
     """
-    from panpin.device import device_clock, system_info
-    from panpin.evidence import Aggregator, ScanResult
+    from panpin.panos.device import device_clock, system_info
+    from panpin.scan.evidence import Aggregator, ScanResult
     from panpin.settings import Location
     from panpin.state import Watermark
 
@@ -1001,7 +1001,7 @@ def _covering_names(api: XmlApi, location: Location | None) -> list[str]:
     """Names of the live entries (``exclude: yes``) of the list at ``location``."""
     if location is None:
         return []
-    from panpin.exclusions import read_list
+    from panpin.panos.exclusions import read_list
 
     try:
         entries = read_list(api, location)

@@ -144,7 +144,7 @@ def _clean(value: str | None) -> str:
 
 
 # The fields of a log entry that evidence is made of, in the order of a row (Aggregator.add_rows,
-# panpin.logs.read_logs): a log page read by layout is handed on as rows, not as dicts.
+# panpin.scan.logs.read_logs): a log page read by layout is handed on as rows, not as dicts.
 ROW_FIELDS: tuple[str, ...] = (
     "logid",
     "receive_time",
@@ -335,7 +335,7 @@ class Aggregator:
         return alert
 
     def add(self, entry: Mapping[str, str]) -> None:
-        """Fold one entry (field name → text, as :func:`panpin.logs.entry_fields` gives)."""
+        """Fold one entry (field name → text, as :func:`panpin.scan.logs.entry_fields` gives)."""
         get = entry.get
         self.add_rows(((get(name) or "" for name in ROW_FIELDS),))
 

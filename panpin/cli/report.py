@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from panpin.commands.common import global_options
+from panpin.change.plan import load_plan
+from panpin.cli.common import global_options
+from panpin.cli.output import message
 from panpin.errors import PanpinError
-from panpin.output import message
-from panpin.plan import load_plan
 from panpin.report import render_report
 
 

@@ -2,7 +2,7 @@
 
 The only module that imports ``panos``. Its objects build xpaths and element/command XML offline,
 so panpin speaks the same vocabulary as the rest of the PAN-OS ecosystem; every request still goes
-through :mod:`panpin.xmlapi`. Trap handled here: ``Firewall()`` defaults to vsys1, while the GUI's
+through :mod:`panpin.panos.xmlapi`. Trap handled here: ``Firewall()`` defaults to vsys1, while the GUI's
 list is ``/config/shared/ssl-decrypt/ssl-exclude-cert``; under Panorama a ``Template`` needs a
 ``Vsys('shared')`` child to reach the template's ``config/shared``.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from panpin.exclusions import ExclusionEntry
 from panpin.hosts import validate_exclusion_name
+from panpin.panos.exclusions import ExclusionEntry
 from panpin.settings import Location
 
 with warnings.catch_warnings():

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from panpin.errors import ResponseError
-from panpin.xmlapi import XmlApi
+from panpin.panos.xmlapi import XmlApi
 
 
 @dataclass(frozen=True)

@@ -21,27 +21,27 @@ from panpin import __version__
 
 # name -> "module:attribute"; loaded on first use.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "scan": ("panpin.commands.scan:scan", "Query the Decryption log and aggregate candidates."),
-    "policy": ("panpin.commands.policy:policy", "Validate and summarise a decision policy."),
+    "scan": ("panpin.cli.scan:scan", "Query the Decryption log and aggregate candidates."),
+    "policy": ("panpin.cli.policy:policy", "Validate and summarise a decision policy."),
     "plan": (
-        "panpin.commands.change:plan",
+        "panpin.cli.change:plan",
         "Scan, decide and diff; write a plan (device untouched).",
     ),
-    "apply": ("panpin.commands.change:apply", "Apply exactly a reviewed plan and commit it."),
-    "run": ("panpin.commands.change:run", "Cron one-shot: plan then apply."),
+    "apply": ("panpin.cli.change:apply", "Apply exactly a reviewed plan and commit it."),
+    "run": ("panpin.cli.change:run", "Cron one-shot: plan then apply."),
     "exclusions": (
-        "panpin.commands.exclusions:exclusions",
+        "panpin.cli.exclusions:exclusions",
         "Show the SSL Decryption Exclusion list.",
     ),
-    "rollback": ("panpin.commands.change:rollback", "Undo a recorded change, then commit."),
-    "history": ("panpin.commands.change:history", "Show the change journal."),
-    "login": ("panpin.commands.login:login", "Generate an API key once and store it (mode 0600)."),
+    "rollback": ("panpin.cli.change:rollback", "Undo a recorded change, then commit."),
+    "history": ("panpin.cli.change:history", "Show the change journal."),
+    "login": ("panpin.cli.login:login", "Generate an API key once and store it (mode 0600)."),
     "confirm": (
-        "panpin.commands.confirm:confirm",
+        "panpin.cli.confirm:confirm",
         "Confirm pinning from a packet capture (pcap/pcapng).",
     ),
-    "report": ("panpin.commands.report:report", "Render a plan as one self-contained HTML page."),
-    "demo": ("panpin.commands.demo:demo", "Walk the whole flow against the embedded simulator."),
+    "report": ("panpin.cli.report:report", "Render a plan as one self-contained HTML page."),
+    "demo": ("panpin.cli.demo:demo", "Walk the whole flow against the embedded simulator."),
     "simulator": ("panpin.simulator.cli:simulator", "Run the PAN-OS XML API simulator."),
 }
 

@@ -10,7 +10,7 @@ from panpin.settings import DeviceSettings, Overrides, Settings, load_settings, 
 
 if TYPE_CHECKING:
     from panpin.cli import GlobalOptions
-    from panpin.xmlapi import XmlApi
+    from panpin.panos.xmlapi import XmlApi
 
 
 def global_options(ctx: click.Context) -> GlobalOptions:
@@ -62,6 +62,6 @@ def fleet(ctx: click.Context) -> list[DeviceSettings]:
 
 
 def open_api(device: DeviceSettings) -> XmlApi:
-    from panpin.xmlapi import XmlApi
+    from panpin.panos.xmlapi import XmlApi
 
     return XmlApi(device.connection())

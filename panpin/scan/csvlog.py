@@ -4,7 +4,7 @@ The export's header holds display names ("Receive Time", "Server Name Indication
 files massaged by other tools use the log variable names (``receive_time``, ``sni``). Both are
 mapped, case-insensitively, and a UTF-8 BOM (Excel) is tolerated. Rows become the same entry
 mapping the XML API path produces, so the evidence is computed by the same
-:class:`~panpin.evidence.Aggregator`. Reads a local file only.
+:class:`~panpin.scan.evidence.Aggregator`. Reads a local file only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from panpin.errors import InputError
-from panpin.logs import format_time, parse_stamp
+from panpin.scan.logs import format_time, parse_stamp
 
 # entry field -> header names it may have (display names from the Decryption Log Fields doc, then
 # the variable names; compared after _norm()).

@@ -32,7 +32,7 @@ from panpin.hosts import (
     validate_exclusion_name,
     wildcard_matches,
 )
-from panpin.marker import is_marker_token
+from panpin.panos.marker import is_marker_token
 
 SUPPORTED_VERSION: Final = 1
 
@@ -96,7 +96,7 @@ class Thresholds:
     """Evidence a host needs before a rule may allow or review it.
 
     ``window`` is how far back the evidence is read (used by ``scan``/``plan`` as the default
-    ``--since``); :func:`panpin.decide.decide` receives candidates already inside it.
+    ``--since``); :func:`panpin.decide.engine.decide` receives candidates already inside it.
     """
 
     min_hits: int

@@ -35,7 +35,7 @@ from requests.adapters import HTTPAdapter
 
 from panpin import errors
 
-log = logging.getLogger("panpin.xmlapi")
+log = logging.getLogger("panpin.panos.xmlapi")
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024

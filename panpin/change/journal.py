@@ -13,12 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from panpin.exclusions import ExclusionEntry
-from panpin.plan import Plan, entry_to_dict
+from panpin.change.plan import Plan, entry_to_dict
+from panpin.panos.exclusions import ExclusionEntry
 from panpin.state import StateDB
 
 # Results that a later run on the device settles by the running list (committed, aborted or
-# superseded; see panpin.change.settle_interrupted):
+# superseded; see panpin.change.lifecycle.settle_interrupted):
 # "started" (the run died), "revert-failed" (its own changes may still be in the candidate),
 # "in-doubt" (the commit's fate was unknown when the run ended), "unverified" (committed, but the
 # running list could not be checked).
@@ -83,7 +83,7 @@ def _entries(text: str) -> tuple[ExclusionEntry, ...]:
 
 
 class ChangeJournal:
-    """Implements :class:`panpin.change.Journal` on the state database (:class:`StateDB`)."""
+    """Implements :class:`panpin.change.lifecycle.Journal` on the state database (:class:`StateDB`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from panpin.errors import InvalidHost, PlanError
-from panpin.exclusions import ExclusionEntry
 from panpin.hosts import public_suffix_wildcard, validate_exclusion_name
-from panpin.marker import CHANGE_ID_RE
+from panpin.panos.exclusions import ExclusionEntry
+from panpin.panos.marker import CHANGE_ID_RE
 
 PLAN_FORMAT = 1
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from panpin import errors
-from panpin.xmlapi import XmlApi, _lines
+from panpin.panos.xmlapi import XmlApi, _lines
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def read_entries(text: str, fields: frozenset[str]) -> list[dict[str, str]] | No
     """The fields of every entry in ``text`` (the content of ``<logs>``), or None.
 
     Each entry becomes ``{"logid": ..., field: text, ...}`` with the ``fields`` it has, exactly as
-    :func:`panpin.logs.entry_fields` reads it from a tree. None means "read this with the parser":
+    :func:`panpin.scan.logs.entry_fields` reads it from a tree. None means "read this with the parser":
     the text holds something the layout reader does not handle (or is not well-formed).
     """
     return LayoutReader(("logid", *sorted(fields))).read(text)
@@ -233,7 +233,7 @@ def learn(snippet: str, order: tuple[str, ...], refs: bool) -> Layout | None:
     """The layout of the one ``<entry>`` element in ``snippet``; None if it has none we read."""
     from lxml import etree
 
-    from panpin.xmlapi import hardened_parser
+    from panpin.panos.xmlapi import hardened_parser
 
     try:
         element = etree.fromstring(snippet.encode("utf-8"), hardened_parser())

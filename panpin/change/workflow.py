@@ -1,7 +1,7 @@
 """Glue between the pure core and the device: identify, plan from a policy, plan a rollback, apply.
 
 Each function states what it reads from or writes to the device; the decisions themselves are made
-by :mod:`panpin.decide` and :mod:`panpin.plan`, which do no I/O.
+by :mod:`panpin.decide.engine` and :mod:`panpin.change.plan`, which do no I/O.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from panpin import errors, panosxml
-from panpin.change import ChangeContext, Outcome, apply_plan, run_tag
-from panpin.device import DeviceInfo, system_info
-from panpin.evidence import Candidate
-from panpin.exclusions import ExclusionEntry, read_list
-from panpin.journal import ChangeJournal
-from panpin.marker import new_change_id
-from panpin.plan import Plan, build_plan
+from panpin import errors
+from panpin.change.journal import ChangeJournal
+from panpin.change.lifecycle import ChangeContext, Outcome, apply_plan, run_tag
+from panpin.change.plan import Plan, build_plan
+from panpin.panos import panosxml
+from panpin.panos.device import DeviceInfo, system_info
+from panpin.panos.exclusions import ExclusionEntry, read_list
+from panpin.panos.marker import new_change_id
+from panpin.panos.xmlapi import XmlApi
+from panpin.scan.evidence import Candidate
 from panpin.settings import DeviceSettings
-from panpin.xmlapi import XmlApi
 
 
 def identify(api: XmlApi, device: DeviceSettings) -> DeviceInfo:
@@ -74,7 +75,7 @@ def policy_plan(
     ``confirmations`` (host -> confirmed|likely|not-pinning|not-seen, from a capture) feed rules
     that require confirmation and are shown in the decisions.
     """
-    from panpin.decide import decide
+    from panpin.decide.engine import decide
 
     admin = device.require_admin()
     change_id = change_id or new_change_id()
@@ -200,7 +201,7 @@ class Applier:
     say: Callable[[str], None]
 
     def apply(self, plan: Plan, *, commit: bool = True) -> Outcome:
-        """Apply ``plan`` to the device (see :func:`panpin.change.apply_plan`)."""
+        """Apply ``plan`` to the device (see :func:`panpin.change.lifecycle.apply_plan`)."""
         serial = plan.device.get("serial")
         if serial and serial != self.info.serial:
             raise errors.PlanError(
@@ -249,9 +250,9 @@ def scan_for_plan(
     ``thresholds.window``. Incremental (``run``): new logs since the stored watermark are folded
     into the evidence history, and the candidates are that history over the policy's window.
     """
-    from panpin.commands.scan import candidate_dict
-    from panpin.device import device_clock
-    from panpin.logs import format_time, scan_device
+    from panpin.cli.scan import candidate_dict
+    from panpin.panos.device import device_clock
+    from panpin.scan.logs import format_time, scan_device
     from panpin.state import StateDB
 
     signals = [*policy.signals.strong, *policy.signals.weak]

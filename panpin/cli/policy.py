@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from panpin.decide.policy import Policy, load_policy
 from panpin.errors import EXIT_USAGE, PolicyError
-from panpin.policy import Policy, load_policy
 
 
 @click.group()

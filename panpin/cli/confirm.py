@@ -11,8 +11,8 @@ from collections import Counter
 import click
 
 from panpin.capture import STATUSES, CaptureReport, analyze_capture
-from panpin.commands.common import global_options
-from panpin.output import emit, format_option, message, render_rows, resolve_format
+from panpin.cli.common import global_options
+from panpin.cli.output import emit, format_option, message, render_rows, resolve_format
 
 COLUMNS = ("host", "status", "handshakes", "verdicts", "reason")
 

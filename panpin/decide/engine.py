@@ -37,9 +37,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Final, Literal
 
+from panpin.decide.policy import Policy, Rule, Signals
 from panpin.errors import InvalidHost
-from panpin.evidence import Candidate
-from panpin.exclusions import ExclusionEntry
 from panpin.hosts import (
     covering_entry,
     is_wildcard,
@@ -47,8 +46,9 @@ from panpin.hosts import (
     patterns_overlap,
     wildcard_matches,
 )
-from panpin.marker import CHANGE_ID_RE, Marker
-from panpin.policy import Policy, Rule, Signals
+from panpin.panos.exclusions import ExclusionEntry
+from panpin.panos.marker import CHANGE_ID_RE, Marker
+from panpin.scan.evidence import Candidate
 
 DecisionAction = Literal[
     "allow",

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from panpin import errors
-from panpin.commands.common import global_options, one_device, open_api, settings
-from panpin.output import emit, format_option, message, render_rows, resolve_format
+from panpin.cli.common import global_options, one_device, open_api, settings
+from panpin.cli.output import emit, format_option, message, render_rows, resolve_format
 
 if TYPE_CHECKING:
-    from panpin.evidence import Candidate, ScanResult
+    from panpin.scan.evidence import Candidate, ScanResult
 
 TABLE_COLUMNS = (
     "host",
@@ -123,9 +123,9 @@ def _scan_csv(
     max_logs: int | None,
 ) -> ScanResult:
     """The evidence of a web-UI CSV export. Durations count back from THIS machine's clock."""
-    from panpin.csvlog import read_csv
-    from panpin.evidence import Aggregator, ScanResult
-    from panpin.logs import build_query, parse_when, validate_signals
+    from panpin.scan.csvlog import read_csv
+    from panpin.scan.evidence import Aggregator, ScanResult
+    from panpin.scan.logs import build_query, parse_when, validate_signals
 
     chosen = validate_signals(signals)
     now = datetime.now()
@@ -216,7 +216,7 @@ def scan(
     Reads only; nothing on the device changes. Host values that are no valid DNS name are listed
     under "rejected", never as candidates.
     """
-    from panpin.logs import check_user_filter, check_when, validate_signals
+    from panpin.scan.logs import check_user_filter, check_when, validate_signals
 
     opts = global_options(ctx)
     # Bad input is refused before anything talks to the device.
@@ -279,7 +279,7 @@ def _scan_live(
     timeout: float | None,
     progress: _Progress,
 ) -> ScanResult:
-    from panpin.logs import DEFAULT_SINCE, scan_device
+    from panpin.scan.logs import DEFAULT_SINCE, scan_device
 
     device = one_device(ctx)
     # The device's `jobs:` settings (poll interval, log_timeout), as `run` uses them; --timeout

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from panpin.commands.common import global_options
-from panpin.output import message
+from panpin.cli.common import global_options
+from panpin.cli.output import message
 
 
 @click.command()
@@ -36,8 +36,8 @@ def login(
     The password is prompted for (or read from PANPIN_PASSWORD) and never stored. Generating a
     key may end the user's other API sessions on PAN-OS, so do this once, not per run.
     """
+    from panpin.panos.xmlapi import XmlApi
     from panpin.settings import DeviceSettings, write_key_file
-    from panpin.xmlapi import XmlApi
 
     opts = global_options(ctx)
     host = login_host or opts.host

@@ -1,0 +1,1 @@
+"""Stage 2, decide: the reviewed policy and the pure decision over evidence."""

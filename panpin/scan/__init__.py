@@ -1,0 +1,1 @@
+"""Stage 1, scan: Decryption log entries (device, CSV export) into per-host evidence."""
