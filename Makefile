@@ -14,9 +14,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The report test loads the HTML page in a real headless Chromium from the distribution.
+# The report test loads the HTML page in a real headless Chromium. Where none is on PATH (or in
+# PANPIN_CHROMIUM) and apt-get can be used (root), Debian's chromium is installed; otherwise make
+# stops here with one line saying what to install, rather than letting a test fail later.
+CHROMIUM_NAMES := chromium chromium-browser google-chrome google-chrome-stable
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@found="$$PANPIN_CHROMIUM"; for n in $(CHROMIUM_NAMES); do \
+		[ -n "$$found" ] || found="$$(command -v $$n || true)"; done; \
+	if [ -n "$$found" ]; then \
+		exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| { echo "make: apt-get could not install chromium; install Debian's chromium (or set PANPIN_CHROMIUM) and re-run"; exit 1; }; \
+	else \
+		echo "make: make test needs headless Chromium for the report test: install Debian's chromium (apt-get install chromium) or set PANPIN_CHROMIUM=/path/to/chrome"; exit 1; \
+	fi
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 -q
@@ -25,6 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict
+	$(BIN)/lint-imports
 
 demo: $(STAMP)
 	$(BIN)/panpin demo

@@ -1,7 +1,7 @@
 """The one exception tree of panpin.
 
-Every error a user can see is a :class:`PanpinError`; its ``exit_code`` is the CLI exit code from
-DESIGN.md. PAN-OS response codes and HTTP statuses are mapped to classes by :data:`PANOS_CODE_CLASSES`
+Every error a user can see is a :class:`PanpinError`; its ``exit_code`` is the CLI exit code of
+docs/design.md. PAN-OS response codes and HTTP statuses are mapped to classes by :data:`PANOS_CODE_CLASSES`
 and :data:`HTTP_STATUS_CLASSES` (one table each, like httpx's ``_exceptions``), never by matching
 message text where a code exists.
 """
@@ -199,7 +199,7 @@ class ManualInterventionNeeded(PanpinError):
     exit_code = EXIT_MANUAL
 
 
-# One table from PAN-OS response code to class (DESIGN: "PAN-OS response codes -> classes in one table").
+# One table from PAN-OS response code to class (docs/design.md: PAN-OS response codes map to classes in one table).
 PANOS_CODE_CLASSES: dict[int, type[ApiError]] = {
     400: BadRequest,
     403: AuthError,
@@ -261,7 +261,7 @@ def api_error_for(message: str, code: int | None, http_status: int | None = None
     return cls(message, code=code, http_status=http_status)
 
 
-# Message fragments for errors PAN-OS sends without a code of their own (reference §2.3).
+# Message fragments for errors PAN-OS sends without a code of their own (docs/panos-api.md: errors).
 _UNCODED_MESSAGES: tuple[tuple[str, type[ApiError]], ...] = (
     ("session timed out", SessionTimedOut),
     ("commit/validate is in progress", CommitInProgress),

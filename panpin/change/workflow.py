@@ -22,7 +22,7 @@ from panpin.panos.device import DeviceInfo, system_info
 from panpin.panos.exclusions import ExclusionEntry, read_list
 from panpin.panos.marker import new_change_id
 from panpin.panos.xmlapi import XmlApi
-from panpin.scan.evidence import Candidate
+from panpin.scan.evidence import Candidate, candidate_dict
 from panpin.settings import DeviceSettings
 
 
@@ -250,7 +250,6 @@ def scan_for_plan(
     ``thresholds.window``. Incremental (``run``): new logs since the stored watermark are folded
     into the evidence history, and the candidates are that history over the policy's window.
     """
-    from panpin.cli.scan import candidate_dict
     from panpin.panos.device import device_clock
     from panpin.scan.logs import format_time, scan_device
     from panpin.state import StateDB

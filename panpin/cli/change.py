@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from panpin.change.plan import Plan
     from panpin.settings import DeviceSettings
 
-# Worst first when a fleet run folds per-device exit codes into one (DESIGN exit codes).
+# Worst first when a fleet run folds per-device exit codes into one (docs/design.md exit codes).
 _SEVERITY = {0: 0, 3: 1, 5: 2, 1: 3, 2: 4, 4: 5, 6: 6}
 FLEET_CONCURRENCY = 8
 

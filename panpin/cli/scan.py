@@ -16,7 +16,7 @@ from panpin.cli.common import global_options, one_device, open_api, settings
 from panpin.cli.output import emit, format_option, message, render_rows, resolve_format
 
 if TYPE_CHECKING:
-    from panpin.scan.evidence import Candidate, ScanResult
+    from panpin.scan.evidence import ScanResult
 
 TABLE_COLUMNS = (
     "host",
@@ -31,27 +31,10 @@ TABLE_COLUMNS = (
 )
 
 
-def candidate_dict(c: Candidate) -> dict[str, Any]:
-    """One candidate as in DESIGN.md's ``scan --format json``; ``clients`` is a count there."""
-    return {
-        "host": c.host,
-        "hits": c.hits,
-        "clients": len(c.clients),
-        "errors": dict(c.errors),
-        "apps": list(c.apps),
-        "first_seen": c.first_seen,
-        "last_seen": c.last_seen,
-        "devices": list(c.devices),
-        "covered_by": c.covered_by,
-        # Extras, after the required keys.
-        "users": list(c.users),
-        "rules": list(c.rules),
-        "sample_log_ids": list(c.sample_log_ids),
-    }
-
-
 def result_dict(result: ScanResult) -> dict[str, Any]:
     """The one JSON object ``scan --format json`` prints (required keys first, extras after)."""
+    from panpin.scan.evidence import candidate_dict
+
     return {
         "query": result.query,
         "logs_read": result.logs_read,
@@ -66,6 +49,8 @@ def result_dict(result: ScanResult) -> dict[str, Any]:
 
 
 def render_result(result: ScanResult, fmt: str) -> str:
+    from panpin.scan.evidence import candidate_dict
+
     if fmt == "json":
         return json.dumps(result_dict(result), indent=2) + "\n"
     rows = [candidate_dict(c) for c in result.candidates]

@@ -10,11 +10,13 @@ list is ``/config/shared/ssl-decrypt/ssl-exclude-cert``; under Panorama a ``Temp
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from panpin.hosts import validate_exclusion_name
-from panpin.panos.exclusions import ExclusionEntry
 from panpin.settings import Location
+
+if TYPE_CHECKING:  # an annotation only: exclusions imports this module to build its xpaths
+    from panpin.panos.exclusions import ExclusionEntry
 
 with warnings.catch_warnings():
     # pan-os-python imports distutils-era modules that warn on import under Python 3.11+.

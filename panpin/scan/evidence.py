@@ -1,7 +1,7 @@
 """Aggregation of Decryption log entries into per-host candidates.
 
 The dataclasses here are the contract between scan (which fills them), decide (which reads them) and
-the output formats (DESIGN.md ``scan --format json``). :class:`Aggregator` folds entries one at a
+the output formats (docs/design.md ``scan --format json``). :class:`Aggregator` folds entries one at a
 time and keeps only per-host counters and sets, so memory grows with the number of hosts and
 distinct clients, never with the number of entries read. Pure: no I/O.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from panpin.errors import InvalidHost
 from panpin.hosts import covering_entry, host_of_entry, normalize_host
@@ -453,3 +454,22 @@ class Aggregator:
         """Values that are no host name, once each with their count, most frequent first."""
         items = sorted(self._rejected.items(), key=lambda kv: (-kv[1], kv[0]))
         return tuple(Rejected(value, reason, count) for (value, reason), count in items)
+
+
+def candidate_dict(c: Candidate) -> dict[str, Any]:
+    """One candidate as in docs/design.md's ``scan --format json``; ``clients`` is a count there."""
+    return {
+        "host": c.host,
+        "hits": c.hits,
+        "clients": len(c.clients),
+        "errors": dict(c.errors),
+        "apps": list(c.apps),
+        "first_seen": c.first_seen,
+        "last_seen": c.last_seen,
+        "devices": list(c.devices),
+        "covered_by": c.covered_by,
+        # Extras, after the required keys.
+        "users": list(c.users),
+        "rules": list(c.rules),
+        "sample_log_ids": list(c.sample_log_ids),
+    }

@@ -3,7 +3,7 @@
 Pure parts (query building, ``--since``/``--until`` parsing, reading one poll answer) are free of
 I/O. :func:`read_logs` talks to the device, and only through :mod:`panpin.panos.xmlapi`.
 
-How a window is read (reference §3):
+How a window is read (docs/panos-api.md: log jobs):
 
 * one log job per page: ``type=log&log-type=decryption&nlogs=5000&dir=forward&skip=N&query=...``;
   ``dir=forward`` gives oldest-first, so logs arriving during the scan land after the pages
@@ -53,7 +53,7 @@ log = logging.getLogger("panpin.scan.logs")
 _T = TypeVar("_T")
 
 LOG_TYPE = "decryption"
-NLOGS = 5000  # the PAN-OS maximum per job (reference §3.1)
+NLOGS = 5000  # the PAN-OS maximum per job (docs/panos-api.md: log jobs)
 DEFAULT_SIGNALS: tuple[str, ...] = ("UnknownCA", "BadCertificate")
 TIME_FORMAT = "%Y/%m/%d %H:%M:%S"
 
@@ -172,7 +172,7 @@ def signal_query(signals: Sequence[str]) -> str:
     """``( error contains 'UnknownCA' ) or ( error contains 'BadCertificate' )``.
 
     The error text is free text whose suffix varies (``. CA Issuer URL: ...``), so ``contains``,
-    never ``eq`` (reference §4.2).
+    never ``eq`` (docs/panos-api.md: decryption log fields).
     """
     chosen = validate_signals(signals)
     return " or ".join(f"( error contains {quote(s)} )" for s in chosen)

@@ -63,7 +63,7 @@ LOG_TYPES = frozenset(
         "decryption",
     }
 )
-INVALID_CREDENTIAL = "Invalid Credential"  # newer keygen/key wording (reference §1.2)
+INVALID_CREDENTIAL = "Invalid Credential"  # newer keygen/key wording (docs/panos-api.md: transport)
 
 _STATUS_RE = re.compile(
     rb"""<response\s+status\s*=\s*['"](\w+)['"](?:\s+code\s*=\s*['"](\d+)['"])?"""
@@ -650,13 +650,13 @@ class Api:
         )
         progress = 100
         if dev.is_panorama and opts.panorama_partial_fin and not job.partial_served:
-            # Panorama may say FIN while its collectors are still answering (reference §3.2).
+            # Panorama may say FIN while its collectors are still answering (docs/panos-api.md: log jobs).
             job.partial_served = True
             indexes = indexes[: len(indexes) // 2]
             progress = 60
         count = len(indexes)
         if progress == 100:
-            # PAN-OS deletes a log job once its result was retrieved (reference §3.2); a client
+            # PAN-OS deletes a log job once its result was retrieved (docs/panos-api.md: log jobs); a client
             # that asks again gets "job not found", like a client whose answer was cut off.
             del dev.log_jobs[job.id]
         if count == 0:

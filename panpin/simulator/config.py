@@ -1,4 +1,4 @@
-"""Configuration trees and the ``type=config`` semantics (reference §6).
+"""Configuration trees and the ``type=config`` semantics (docs/panos-api.md: config API).
 
 Reads use lxml's own XPath. Writes (``set``/``edit``) create missing intermediate nodes by parsing
 the xpath as a chain of steps ``name`` or ``name[@name='x']`` (either quote). ``set`` merges the
@@ -18,7 +18,7 @@ from panpin.simulator.scenario import DeviceSpec, ExclusionSpec, PanoramaSpec, S
 
 DEVICE_XPATH = "/config/devices/entry[@name='localhost.localdomain']"
 MAX_XPATH = 8192
-MAX_DESCRIPTION = 512  # pan-os-codegen spec, reference §6.2
+MAX_DESCRIPTION = 512  # pan-os-codegen spec, docs/panos-api.md: config API
 
 _STEP = re.compile(
     r"""\s*(?P<tag>[A-Za-z_][A-Za-z0-9_.:\-]*)\s*
@@ -149,7 +149,7 @@ def _strip_marks(node: etree._Element) -> etree._Element:
 
 
 def _mark(node: etree._Element, mark: dict[str, str], *, deep: bool) -> None:
-    # The candidate config carries admin/dirtyId/time on changed nodes (pan-python doc, §2.2).
+    # The candidate config carries admin/dirtyId/time on changed nodes (pan-python doc; docs/panos-api.md: errors).
     for el in node.iter() if deep else [node]:
         if isinstance(el.tag, str):
             for key, value in mark.items():
@@ -172,7 +172,7 @@ def validate(target_xpath: str, elements: Sequence[etree._Element]) -> None:
 
     Only what the reference pins down: description at most 512 characters anywhere,
     ``exclude`` of an SSL exclusion is yes/no. Lines imitate PAN-OS validation output
-    (``profiles -> x -> y unexpected here`` / ``... is invalid``, reference §2.2 and pango tests).
+    (``profiles -> x -> y unexpected here`` / ``... is invalid``, docs/panos-api.md: errors and pango tests).
     """
     parent = target_xpath.rstrip("/").split("/")[-1].split("[")[0] or "config"
     for el in elements:
@@ -238,7 +238,7 @@ def _ssl_decrypt(parent: etree._Element, exclusions: Sequence[ExclusionSpec]) ->
     _sub(ssl, "forward-trust-certificate").append(_text("rsa", "Forward-Trust-CA"))
     _sub(ssl, "forward-untrust-certificate").append(_text("rsa", "Forward-Untrust-CA"))
     if exclusions:
-        # An empty list is absent (``action=get`` then answers code 7, reference §10 step 4).
+        # An empty list is absent (``action=get`` then answers code 7, docs/panos-api.md: call sequence step 4).
         lst = _sub(ssl, "ssl-exclude-cert")
         for x in exclusions:
             entry = _sub(lst, "entry", x.name)

@@ -1,7 +1,7 @@
 """The simulated device's state: admins and keys, running and candidate config, the per-admin
 change journal, locks, commit/push jobs and log jobs.
 
-Change model (reference §7-§8): every candidate change is a journal operation owned by the admin
+Change model (docs/panos-api.md: commit, locks and pending changes): every candidate change is a journal operation owned by the admin
 who made it. The candidate is the running config plus all journal operations replayed in order.
 A partial commit for admin X takes X's operations out of the journal into the commit job; when the
 job finishes, running becomes running + those operations, and everyone else's stay pending. A
@@ -70,7 +70,7 @@ class SimOptions:
     log_seconds: float = 0.0
     # Polls of ``type=log&action=get`` answered ACT before a job may report FIN.
     log_act_polls: int = 1
-    # Panorama answers FIN with progress < 100 once before the complete result (reference §3.2).
+    # Panorama answers FIN with progress < 100 once before the complete result (docs/panos-api.md: log jobs).
     panorama_partial_fin: bool = True
 
 
@@ -371,7 +371,7 @@ class Device:
             raise cfg.ConfigError(400, [f'Illegal value for parameter "action" [{action}].'])
         blocker = self.write_blocker(admin, xpath)
         if blocker is not None:
-            # Reference §2.3 lists "Configuration is locked by ..." (pan-os-python maps it to a
+            # docs/panos-api.md (errors) lists "Configuration is locked by ..." (pan-os-python maps it to a
             # lock error); PAN-OS sends no code for it as far as known.
             raise cfg.ConfigError(None, [f"Configuration is locked by {blocker}"])
         if action != "delete" and element is None:
@@ -472,7 +472,7 @@ class Device:
         raise DeviceError("Commit lock is not currently held")
 
     def release_locks(self, admin: str) -> None:
-        """Committing releases the committer's config and commit locks (reference §7.1)."""
+        """Committing releases the committer's config and commit locks (docs/panos-api.md: commit)."""
         for scope in [s for s, lk in self.config_locks.items() if lk.admin == admin]:
             del self.config_locks[scope]
         self.commit_locks = [lk for lk in self.commit_locks if lk.admin != admin]
@@ -677,7 +677,7 @@ def _mark_for(op: Op) -> dict[str, str]:
 
 def _commit_detail_lines(partial: tuple[str, ...] | None) -> tuple[str, ...]:
     # Lines from the pan.dev sample (show-job-commit-finished-ok.xml); the per-admin wording of
-    # the first line is a guess (reference unsure).
+    # the first line is a guess (unverified: docs/panos-api.md).
     who = "all administrators" if not partial else "administrators " + ", ".join(partial)
     return (
         f"Partial changes to commit: changes to configuration by {who} ",
@@ -722,7 +722,7 @@ def apply_op(root: etree._Element, op: Op, mark: dict[str, str] | None) -> None:
     if op.action == "delete":
         targets = cfg.select(root, op.xpath)
         if not targets:
-            # Reference §6.1: deleting a missing node yields code 7 (text unverified).
+            # docs/panos-api.md (config API): deleting a missing node yields code 7 (text unverified).
             raise cfg.ConfigError(7, ["Object doesn't exist"])
         for t in targets:
             parent = t.getparent()

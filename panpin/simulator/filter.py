@@ -1,4 +1,4 @@
-"""The PAN-OS log filter language (reference §5): tokenizer, recursive-descent parser, evaluator.
+"""The PAN-OS log filter language (docs/panos-api.md: log filters): tokenizer, recursive-descent parser, evaluator.
 
 Grammar (what the Monitor tab and the XML API ``query`` accept, as far as the reference shows)::
 
@@ -31,7 +31,7 @@ TIME_FORMAT = "%Y/%m/%d %H:%M:%S"
 
 FieldKind = Literal["str", "int", "time", "addr"]
 
-# Monitor-tab names for fields whose XML element has another name (reference §5 examples).
+# Monitor-tab names for fields whose XML element has another name (docs/panos-api.md: log filters examples).
 FIELD_ALIASES: dict[str, str] = {
     "addr.src": "src",
     "addr.dst": "dst",
@@ -48,7 +48,7 @@ FIELD_ALIASES: dict[str, str] = {
     "natsrc": "natsrc",
     "natdst": "natdst",
 }
-# ``addr`` means "source or destination" (``(addr in 1.1.1.1)``, reference §5).
+# ``addr`` means "source or destination" (``(addr in 1.1.1.1)``, docs/panos-api.md: log filters).
 EITHER_ADDRESS = "addr"
 
 

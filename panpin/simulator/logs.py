@@ -7,7 +7,7 @@ a *profile*, and source address/user in a *client* table. A filter atom over a p
 evaluated once per distinct profile, not once per entry.
 
 Element names and order follow the traffic/config samples and the Decryption log field list in
-reference §4.1; no verbatim decryption entry XML exists (§11), so those names are an inference.
+docs/panos-api.md: decryption log fields; no verbatim decryption entry XML was found, so those names are an inference.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ FIELD_NAMES = frozenset(name for name, _ in ENTRY_LAYOUT)
 _SOURCE = dict(ENTRY_LAYOUT)
 
 # Non-pinning failures used for noise: (error text, err_index). err_index categories from the
-# "Decryption Log Errors, Error Indexes" doc (reference §4.2); the texts are plausible, unverified.
+# "Decryption Log Errors, Error Indexes" doc (docs/panos-api.md: decryption log fields); the texts are plausible, unverified.
 NOISE_ERRORS: tuple[tuple[str, str], ...] = (
     ("Certificate Expired", "Certificate"),
     ("General TLS protocol error", "Protocol"),
@@ -183,11 +183,11 @@ _FIRST = ("ana", "ben", "chen", "dara", "eli", "femi", "gus", "hana", "ivan", "j
 _LAST = ("smith", "garcia", "nguyen", "okafor", "muller", "rossi", "tanaka", "silva", "khan")
 
 LOGID_BASE = 6_950_000_000_000_000_000
-MAX_NLOGS = 5000  # reference §3.1
+MAX_NLOGS = 5000  # docs/panos-api.md: log jobs
 
 
 def pinning_error(alert: str, ca_issuer_url: str | None = None) -> str:
-    """The error text of a client-side TLS alert (pattern from a real event, reference §4.2)."""
+    """The error text of a client-side TLS alert (pattern from a real event, docs/panos-api.md: decryption log fields)."""
     text = f"Received fatal alert {alert} from client"
     if ca_issuer_url:
         text += f". CA Issuer URL: {ca_issuer_url}"
@@ -406,7 +406,7 @@ class LogStore:
             "outbound_if": "ethernet1/1",
             "dport": "443",
             "natdport": "443",
-            # Reference §4.1: the entry carries the data of the leg that failed; a client
+            # docs/panos-api.md (decryption log fields): the entry carries the data of the leg that failed; a client
             # rejecting the forged certificate fails in the client-to-firewall Certificate stage.
             "hs_stage_c2f": "Certificate" if kind != "noise" else "Client Hello",
             "hs_stage_f2s": "Finished",
@@ -488,7 +488,7 @@ class LogStore:
                 sni=sni,
                 cn=cn,
                 error=pinning_error(alert, p.ca_issuer_url),
-                err_index="Protocol",  # reference §4.2: client alerts likely Protocol (unsure)
+                err_index="Protocol",  # docs/panos-api.md: decryption log fields: client alerts likely Protocol (unsure)
                 app=p.app,
                 issuer_cn=p.issuer_cn,
                 root_cn=p.root_cn,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("panpin.simulator")
 
-MAX_BODY = 6 * 1024 * 1024  # PAN-OS accepts up to ~5 MB of POST body (reference §1.1)
+MAX_BODY = 6 * 1024 * 1024  # PAN-OS accepts up to ~5 MB of POST body (docs/panos-api.md: transport)
 REDACTED = "******"
 _SECRET_IN_QS = re.compile(r"(^|&)(key|password)=[^&]*")
 # The same inside a logged request line ("GET /api/?type=keygen&password=... HTTP/1.1").

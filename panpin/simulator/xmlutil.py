@@ -14,12 +14,14 @@ from collections.abc import Iterable
 from lxml import etree
 
 # XML 1.0 forbids most C0 control characters even as character references. PAN-OS behaviour for
-# such bytes in log fields is unknown (reference unsure); the simulator substitutes U+FFFD so every
+# such bytes in log fields is unknown (unverified: docs/panos-api.md); the simulator substitutes U+FFFD so every
 # response stays well-formed for the client that parses it.
 _ILLEGAL_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 
-MAX_PARAM_XML = 5 * 1024 * 1024  # PAN-OS accepts POST bodies up to ~5 MB (reference §1.1)
+MAX_PARAM_XML = (
+    5 * 1024 * 1024
+)  # PAN-OS accepts POST bodies up to ~5 MB (docs/panos-api.md: transport)
 
 
 class XmlInputError(ValueError):
@@ -114,7 +116,7 @@ def response(status: str, code: int | None = None, body: str = "") -> bytes:
 
 
 def msg_lines(lines: Iterable[str], *, use_cdata: bool = False) -> str:
-    """``<msg><line>..</line>...</msg>``; validation errors use CDATA lines (reference §2.2)."""
+    """``<msg><line>..</line>...</msg>``; validation errors use CDATA lines (docs/panos-api.md: errors)."""
     if use_cdata:
         inner = "".join(f"<line>{cdata(line)}</line>" for line in lines)
     else:

@@ -1,4 +1,4 @@
-"""The change lifecycle over real HTTPS against the simulator (DESIGN "Change lifecycle")."""
+"""The change lifecycle over real HTTPS against the simulator (docs/design.md, change lifecycle)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,9 +224,7 @@ LARGE = {
 
 def test_a_60000_entry_window_is_read_completely(start_sim: Callable[..., Simulator]) -> None:
     sim = start_sim(scenario_from_dict(LARGE), log_act_polls=0)
-    began = time.monotonic()
     result = scan(sim)
-    elapsed = time.monotonic() - began
     assert result.logs_read == 60000 and not result.truncated
     assert_matches_store(sim, result)
     assert {c.host: c.errors for c in result.candidates} == expected_counts(sim.scenario.logs)
@@ -235,7 +232,6 @@ def test_a_60000_entry_window_is_read_completely(start_sim: Callable[..., Simula
         int(r.params["skip"]) for r in sim.requests if r.type == "log" and "log-type" in r.params
     ]
     assert skips == list(range(0, 60001, 5000))  # 12 full pages and the empty 13th
-    assert elapsed < 20, f"60 000 entries took {elapsed:.1f}s"
 
 
 # --- incremental ---------------------------------------------------------------------------------
@@ -306,9 +302,7 @@ def test_a_stuck_job_is_cancelled_and_the_scan_fails_clearly(
     demo_sim: Simulator, cli_for: SimCli
 ) -> None:
     demo_sim.faults.add("job_stuck", match={"type": "log", "log-type": "decryption"})
-    began = time.monotonic()
     result = cli_for(demo_sim)("scan", "--timeout", "1", "--format", "json")
-    assert time.monotonic() - began < 10
     assert result.code == errors.EXIT_RUNTIME
     assert result.out == ""
     assert "did not finish within 1s" in result.err and "cancelled" in result.err
@@ -339,9 +333,7 @@ def test_the_log_timeout_of_the_config_is_the_scan_default(
             env={"PANPIN_API_KEY": demo_sim.api_key},
         )
 
-    began = time.monotonic()
     result = scan_with("--format", "json")
-    assert time.monotonic() - began < 10
     assert result.code == errors.EXIT_RUNTIME
     assert "did not finish within 1s" in result.err
     # --timeout still wins over the config.

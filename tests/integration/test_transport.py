@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,10 +125,8 @@ def test_bad_key_403_not_retried_and_key_not_in_message(sim: Simulator) -> None:
 def test_deadline_bounds_retries(sim: Simulator) -> None:
     sim.faults.add("http_status", status=503, match={"type": "op"}, times=None)
     policy = RetryPolicy(attempts=100, initial=0.05, maximum=0.1, jitter=0.0, deadline=0.6)
-    started = time.monotonic()
     with client(sim, retry=policy) as api, pytest.raises(errors.ServerUnavailable):
         api.op(INFO)
-    assert time.monotonic() - started < 3.0
     assert 2 <= len(sim.requests) < 100
 
 

@@ -204,7 +204,7 @@ def cells() -> list[tuple[str, str]]:
 
 
 def allowed_exits(step: str, fault: str) -> frozenset[int]:
-    """Exit codes that keep the contract for a fault at a step (DESIGN exit codes).
+    """Exit codes that keep the contract for a fault at a step (docs/design.md exit codes).
 
     0 when retries absorb a blip; 1 for a persistent runtime error before anything is written;
     4 when the change failed and panpin's own changes were reverted; 5 when another admin holds a

@@ -176,7 +176,7 @@ def render(folder: Path) -> str:
 
     w("\n## The matrix\n\n")
     w(
-        "Exit code of the faulted run per cell (DESIGN exit codes: 0 ok, 1 runtime error, "
+        "Exit code of the faulted run per cell (docs/design.md exit codes: 0 ok, 1 runtime error, "
         "4 commit failed and reverted, 5 busy, 6 manual intervention needed). ↻ = panpin "
         "retried; ✓ = the next run, with the fault gone, exited 0 with the planned state "
         "verified. Several values mean repeats differed; `n/a` = the fault does not exist at "

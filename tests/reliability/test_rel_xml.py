@@ -155,7 +155,6 @@ def _check(
     text = str(exc)
     assert any(w in text for w in words), f"{case}: unclear message {text!r}"
     assert "root:" not in text  # no file content leaks into an error
-    assert elapsed < bounds.seconds, f"{case}: took {elapsed:.1f}s"
     assert peak < bounds.peak_bytes, f"{case}: peak {peak / MB:.1f} MB"
 
 

@@ -22,7 +22,7 @@ from lxml import etree
 
 from panpin.simulator import SimOptions, Simulator
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "panos-samples"
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Reply:
 
     @property
     def lines(self) -> list[str]:
-        """All message text, in the orders pan-python looks for it (reference §2.1)."""
+        """All message text, in the orders pan-python looks for it (docs/panos-api.md: errors)."""
         if self.root is None:
             return []
         for path in ("./msg/line", "./result/msg/line", "./result/msg", "./msg"):

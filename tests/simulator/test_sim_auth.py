@@ -1,4 +1,4 @@
-"""Keygen, the three ways to pass a key, and the request log (reference §1)."""
+"""Keygen, the three ways to pass a key, and the request log (docs/panos-api.md: transport)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``type=config``: get/show/set/edit/delete semantics and answers (reference §6)."""
+"""``type=config``: get/show/set/edit/delete semantics and answers (docs/panos-api.md: config API)."""
 
 from __future__ import annotations
 

@@ -72,9 +72,9 @@ def test_reset_closes_without_answer(sim: Simulator, client: Client) -> None:
 
 def test_delay(sim: Simulator, client: Client) -> None:
     sim.faults.add("delay", seconds=0.4)
-    start = time.monotonic()
     assert client.op(INFO).status == "success"
-    assert time.monotonic() - start >= 0.4
+    # The simulator's own record says the delay was applied (no stopwatch in the test).
+    assert sim.requests[-1].faults == ("delay",)
 
 
 def test_session_timeout(sim: Simulator, client: Client) -> None:

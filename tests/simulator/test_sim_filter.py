@@ -39,7 +39,10 @@ def matches(query: str, entry: dict[str, str] | None = None) -> bool:
         ("(app eq ssl)", False),
         ("(app neq ssl)", True),
         ("(error contains 'UnknownCA')", True),
-        ("(error contains 'unknownca')", True),  # contains ignores case (reference unsure)
+        (
+            "(error contains 'unknownca')",
+            True,
+        ),  # contains ignores case (unverified: docs/panos-api.md)
         ("(sni eq 'API.example.com')", False),  # eq is exact
         ("(error contains 'BadCertificate')", False),
         ("(dport eq 443)", True),

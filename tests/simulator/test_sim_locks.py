@@ -1,4 +1,4 @@
-"""Config and commit locks (reference §8.3) and how they block other admins."""
+"""Config and commit locks (docs/panos-api.md: locks and pending changes) and how they block other admins."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
-"""Log jobs (reference §3): enqueue/poll/finish, paging, filters, Panorama, generator, speed."""
+"""Log jobs (docs/panos-api.md: log jobs): enqueue/poll/finish, paging, filters, Panorama, generator, speed."""
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -171,7 +170,7 @@ def test_finish_deletes_the_job(client: Client) -> None:
 
 
 def test_a_retrieved_result_deletes_the_job(client: Client) -> None:
-    # Reference §3.2: the job is deleted automatically after a successful retrieval.
+    # docs/panos-api.md (log jobs): the job is deleted automatically after a successful retrieval.
     jid = client.log_start(PINNING)
     assert client.log_wait(jid).findtext("./result/job/status") == "FIN"
     gone = client.log_get(jid)
@@ -325,14 +324,13 @@ def test_panorama_partial_fin_can_be_switched_off(tmp_path: Path) -> None:
         assert reply.find("./result/log/logs").get("progress") == "100"
 
 
-def test_sixty_thousand_entries_in_twelve_pages_is_fast(tmp_path: Path) -> None:
+def test_sixty_thousand_entries_in_twelve_pages(tmp_path: Path) -> None:
     base = load_scenario("demo")
     scenario = dataclasses.replace(
         base, logs=dataclasses.replace(base.logs, noise=60_000 - 1_634 + 1_500)
     )
     with Simulator(scenario, workdir=tmp_path, log_act_polls=0) as sim:
         client = Client(sim)
-        start = time.monotonic()
         total = len(sim.logs)
         seen = 0
         for skip in range(0, 60_000, 5000):
@@ -340,9 +338,10 @@ def test_sixty_thousand_entries_in_twelve_pages_is_fast(tmp_path: Path) -> None:
                 client.log_start("", nlogs="5000", skip=str(skip), dir="forward")
             )
             seen += int(reply.find("./result/log/logs").get("count", "0"))
-        elapsed = time.monotonic() - start
+        jobs = [r for r in sim.requests if r.type == "log" and "log-type" in r.params]
+    # Work done, not seconds (speed is a `make bench` row): twelve jobs of 5000 read all 60 000.
     assert total == 60_000 and seen == 60_000
-    assert elapsed < 8, elapsed
+    assert len(jobs) == 12
 
 
 @pytest.mark.slow
@@ -353,12 +352,10 @@ def test_half_million_entry_store_is_feasible() -> None:
         devices=(DeviceIdentity("s1", "fw1"),),
         clock_start=1_800_000_000,
     )
-    start = time.monotonic()
     assert len(store) == 500_134
     matches = store.query(PINNING)
     page = store.render(store.page(matches, skip=0, nlogs=5000, direction="backward"))
     assert page.count("<entry ") == len(matches)
-    assert time.monotonic() - start < 15
 
 
 def test_rendering_variants_keep_the_logical_host(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from panpin.panos.jobs import JobStatus, parse_job
 from panpin.panos.xmlapi import parse_xml
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "panos-samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "panos-samples"
 
 
 def job(name: str) -> JobStatus:

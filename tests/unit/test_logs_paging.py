@@ -30,7 +30,7 @@ from panpin.scan.logs import (
     read_logs,
 )
 
-SAMPLES = Path("/work/shared/reference/panos-samples")
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "panos-samples"
 TAGS = ("job", "logs", "entry")
 FAST = Backoff(initial=0.01, factor=1.5, maximum=0.02, deadline=5.0)
 

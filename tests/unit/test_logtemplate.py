@@ -251,7 +251,7 @@ def test_rows_are_the_dicts_in_row_order() -> None:
 )
 def test_real_pan_os_answers_are_read_by_layout(sample: str, by_layout: None) -> None:
     # Verbatim answers (reference samples): pretty-printed, attributes on fields (<dstloc cc=..>).
-    path = Path(__file__).resolve().parents[1] / "simulator" / "samples" / sample
+    path = Path(__file__).resolve().parents[1] / "data" / "panos-samples" / sample
     body = path.read_bytes()
     body = body[body.index(b"<response") :]  # after the sample's source comment
     entries, answer = same(body)

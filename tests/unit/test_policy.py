@@ -107,10 +107,11 @@ def test_check_summary_lists_rule_fields() -> None:
     assert partner[-3:] == ["90d", "(default)", "-"]
 
 
-def test_check_missing_file_exits_2() -> None:
-    result = CliRunner().invoke(policy_group, ["check", "/nonexistent/policy.yaml"])
+def test_check_missing_file_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "missing" / "policy.yaml"
+    result = CliRunner().invoke(policy_group, ["check", str(missing)])
     assert result.exit_code == EXIT_USAGE
-    assert "Error: /nonexistent/policy.yaml: cannot read policy" in result.stderr
+    assert f"Error: {missing}: cannot read policy" in result.stderr
 
 
 def test_all_problems_are_reported_at_once() -> None:

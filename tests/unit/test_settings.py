@@ -22,7 +22,7 @@ version: 1
 default_device: fw1
 defaults: {admin: panpin, location: shared}
 devices:
-  fw1: {host: fw1.example.net, api_key_file: KEYFILE, ca_file: /tmp/ca.pem}
+  fw1: {host: fw1.example.net, api_key_file: KEYFILE, ca_file: /etc/panpin/ca.pem}
   fw2: {host: fw2.example.net, location: "vsys:vsys2", admin: ops}
 """
 

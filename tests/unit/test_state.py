@@ -266,7 +266,7 @@ def test_a_journal_written_before_schema_versions_is_adopted(tmp_path: Path) -> 
 
 
 def test_only_the_state_module_runs_sql() -> None:
-    # DESIGN: "only the state module touches the database".
+    # docs/design.md: only the state module touches the database.
     package = Path(__file__).resolve().parents[2] / "panpin"
     users = sorted(
         str(p.relative_to(package))

@@ -1,4 +1,4 @@
-"""The envelope parser against the recorded PAN-OS answers in shared/reference/panos-samples."""
+"""The envelope parser against the recorded PAN-OS answers in tests/data/panos-samples."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 from panpin import errors
 from panpin.panos.xmlapi import check_envelope, parse_xml
 
-# shared/ sits beside the repository, in a developer's checkout and in CI's fresh clone alike.
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "panos-samples"
+# Verbatim PAN-OS answers, each file's first line naming its public source.
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "panos-samples"
 
 
 def sample(name: str) -> bytes:
     path = SAMPLES / name
     if not path.is_file():
-        pytest.fail(f"reference sample {path} missing: shared/ must sit beside the repository")
+        pytest.fail(f"sample {path} missing from the repository")
     return path.read_bytes()
 
 
