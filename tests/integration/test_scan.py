@@ -8,16 +8,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from panpin import errors
+from panpin.panos.jobs import Backoff
 from panpin.panos.xmlapi import Connection, RetryPolicy, XmlApi
 from panpin.scan.evidence import ScanResult, safe_text
-from panpin.scan.logs import scan_device
+from panpin.scan.logs import LOG_BACKOFF, scan_device
 from panpin.simulator import Scenario, Simulator, expected_counts, load_scenario, scenario_from_dict
 from panpin.state import StateDB
 
@@ -155,6 +156,20 @@ def log_jobs(sim: Simulator) -> dict[str, list[str]]:
     return jobs
 
 
+def max_log_polls(backoff: Backoff) -> int:
+    """The most ``get`` polls a job can have before ``backoff``'s deadline cancels it.
+
+    The sleeps between polls alone add up to the deadline, so this bound holds however slow the
+    machine is (a slow machine only polls less): work done instead of a stopwatch.
+    """
+    polls, slept, interval = 1, 0.0, backoff.initial
+    while slept + interval <= backoff.deadline:
+        slept += interval
+        polls += 1
+        interval = min(interval * backoff.factor, backoff.maximum)
+    return polls
+
+
 # --- exact evidence ------------------------------------------------------------------------------
 
 
@@ -232,6 +247,10 @@ def test_a_60000_entry_window_is_read_completely(start_sim: Callable[..., Simula
         int(r.params["skip"]) for r in sim.requests if r.type == "log" and "log-type" in r.params
     ]
     assert skips == list(range(0, 60001, 5000))  # 12 full pages and the empty 13th
+    # Work done, not seconds (speed is the `make bench` scan rows): each of the 13 jobs was read
+    # with one poll, nothing was retried, and nothing else was asked of the device's log API.
+    assert list(log_jobs(sim).values()) == [["get"]] * 13
+    assert len([r for r in sim.requests if r.type == "log"]) == 26
 
 
 # --- incremental ---------------------------------------------------------------------------------
@@ -308,6 +327,8 @@ def test_a_stuck_job_is_cancelled_and_the_scan_fails_clearly(
     assert "did not finish within 1s" in result.err and "cancelled" in result.err
     ((_, actions),) = log_jobs(demo_sim).items()
     assert actions[-1] == "finish" and set(actions[:-1]) == {"get"}
+    # The 1 s deadline, not a stopwatch, ended the polling: no more polls than its sleeps allow.
+    assert len(actions) - 1 <= max_log_polls(replace(LOG_BACKOFF, deadline=1.0))
 
 
 def test_the_log_timeout_of_the_config_is_the_scan_default(
@@ -322,6 +343,7 @@ def test_the_log_timeout_of_the_config_is_the_scan_default(
     )
 
     def scan_with(*extra: str) -> Any:
+        demo_sim.clear_requests()
         demo_sim.faults.add("job_stuck", match={"type": "log", "log-type": "decryption"})
         return run_cli(
             "--config",
@@ -333,12 +355,21 @@ def test_the_log_timeout_of_the_config_is_the_scan_default(
             env={"PANPIN_API_KEY": demo_sim.api_key},
         )
 
+    def assert_cancelled_within(deadline: float) -> None:
+        # The config's poll interval and this deadline, not a stopwatch, bound the polling.
+        ((_, actions),) = log_jobs(demo_sim).items()
+        assert actions[-1] == "finish" and set(actions[:-1]) == {"get"}
+        polls = Backoff(initial=0.1, maximum=0.2, deadline=deadline)
+        assert len(actions) - 1 <= max_log_polls(polls), actions
+
     result = scan_with("--format", "json")
     assert result.code == errors.EXIT_RUNTIME
     assert "did not finish within 1s" in result.err
+    assert_cancelled_within(1.0)
     # --timeout still wins over the config.
     result = scan_with("--timeout", "2")
     assert "did not finish within 2s" in result.err
+    assert_cancelled_within(2.0)
 
 
 def test_a_final_answer_cut_off_restarts_the_page(demo_sim: Simulator) -> None:

@@ -11,6 +11,8 @@ import contextlib
 import copy
 import json
 import re
+import types
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,9 @@ from hypothesis import strategies as st
 from lxml import etree
 from rel_support import FULL, LIST_XPATH, record, start_sim, write_config
 
-from panpin import errors
+from panpin import errors, hosts
 from panpin.change.plan import build_plan, digest_of, list_fingerprint, load_plan, plan_from_dict
-from panpin.decide.policy import parse_policy
+from panpin.decide.policy import PolicyValidationError, parse_policy
 from panpin.errors import InvalidHost, PlanError, PolicyError
 from panpin.hosts import normalize_host, validate_exclusion_name
 from panpin.panos import panosxml
@@ -98,10 +100,31 @@ def test_whole_script_idn_becomes_punycode_never_unicode() -> None:
     assert name.startswith("xn--") and name.isascii()
 
 
-def test_a_10000_character_value_is_refused_at_once() -> None:
+def test_a_10000_character_value_is_refused_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "At once" as work done, not seconds: the length check comes before any per-character
+    # Unicode processing (category lookups, IDNA), so none of it runs for an oversized value.
+    calls: list[str] = []
+
+    def category(char: str) -> str:
+        calls.append("category")
+        return unicodedata.category(char)
+
+    def to_ascii(value: str, raw: str) -> str:
+        calls.append("to_ascii")
+        return real_to_ascii(value, raw)
+
+    real_to_ascii = hosts._to_ascii
+    monkeypatch.setattr(
+        hosts, "unicodedata", types.SimpleNamespace(category=category, name=unicodedata.name)
+    )
+    monkeypatch.setattr(hosts, "_to_ascii", to_ascii)
     for _ in range(1000):
-        with pytest.raises(InvalidHost):
+        with pytest.raises(InvalidHost, match="longer than"):
             normalize_host("\u0430" * 10_000)
+    assert calls == []
+    # The same instrumentation does see a value of legal length processed in full.
+    assert normalize_host("\u0430" * 10 + ".example").startswith("xn--")
+    assert "category" in calls and "to_ascii" in calls
 
 
 any_text = st.one_of(
@@ -231,16 +254,25 @@ def test_policy_loader_refuses_control_characters_with_a_policy_error(char: str)
 
 
 def test_policy_yaml_alias_bomb_is_refused_quickly() -> None:
-
     lines = ["x-anchors:", '  a: &a ["x","x","x","x","x","x","x","x","x","x"]']
     prev = "a"
     for i in range(1, 10):
         lines.append(f"  l{i}: &l{i} [" + ",".join([f"*{prev}"] * 10) + "]")
         prev = f"l{i}"
     anchors = "\n".join(lines) + "\n"
-    for tail in ("signals: {strong: *l9}\nrules: []\n", "rules: *l9\n"):
-        with pytest.raises(PolicyError):
+    # "Quickly" as work done, not seconds: the aliases are never expanded (10**10 leaves); the
+    # reader looks at the ten items of the aliased list, reports each once and goes no deeper.
+    for tail, field in (
+        ("signals: {strong: *l9}\nrules: []\n", "signals.strong["),
+        ("rules: *l9\n", "rules["),
+    ):
+        with pytest.raises(PolicyValidationError) as info:
             parse_policy(anchors + "version: 1\n" + tail, "bomb.yaml")
+        problems = info.value.problems
+        assert [p.path for p in problems if p.path.startswith(field)] == [
+            f"{field}{i}]" for i in range(10)
+        ]
+        assert len(problems) <= 12, [str(p) for p in problems]
 
 
 # --- the plan loader ----------------------------------------------------------------------------

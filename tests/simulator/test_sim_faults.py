@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import sim_support as support
 from sim_support import Client
 
 from panpin.simulator import Simulator, load_scenario
+from panpin.simulator import server as sim_server
 from panpin.simulator.scenario import FaultSpec
 
 # Fixtures (see sim_support: no conftest.py, to keep module names unique for mypy).
@@ -70,10 +72,20 @@ def test_reset_closes_without_answer(sim: Simulator, client: Client) -> None:
     assert sim.requests[0].http_status is None and sim.requests[0].faults == ("reset",)
 
 
-def test_delay(sim: Simulator, client: Client) -> None:
-    sim.faults.add("delay", seconds=0.4)
+def test_delay(sim: Simulator, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The simulator's server sleeps for a delay fault; record what it was asked to sleep (and
+    # still sleep) instead of timing the answer with a stopwatch.
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(sim_server, "time", types.SimpleNamespace(sleep=sleep))
+    fault = sim.faults.add("delay", seconds=0.4)
     assert client.op(INFO).status == "success"
-    # The simulator's own record says the delay was applied (no stopwatch in the test).
+    assert slept == [0.4]
+    assert fault.fired == 1
     assert sim.requests[-1].faults == ("delay",)
 
 
