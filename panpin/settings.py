@@ -7,22 +7,24 @@ flag, and a key file readable by group or others is refused. ``repr`` never show
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from panpin.errors import SettingsError
+from panpin.panos.timing import Backoff, RetryPolicy
+
+if TYPE_CHECKING:
+    from panpin.panos.xmlapi import Connection
 
 DEFAULT_CONFIG_PATHS = (Path("configs/panpin.yaml"), Path("~/.config/panpin/panpin.yaml"))
 DEFAULT_STATE = Path("~/.local/state/panpin/state.db")
 
-_N = TypeVar("_N", "RetrySettings", "JobSettings")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _LOCATION_KINDS = ("shared", "vsys", "template", "template-stack")
 
@@ -66,26 +68,6 @@ class Location:
 
 
 @dataclass(frozen=True)
-class RetrySettings:
-    """Retries of one request through transient faults (the deadline is ``retry_deadline``)."""
-
-    attempts: int = 6
-    initial: float = 0.5
-    maximum: float = 8.0
-    jitter: float = 0.5
-
-
-@dataclass(frozen=True)
-class JobSettings:
-    """Polling of PAN-OS jobs. pango warns that polling faster than every 2 s slows PAN-OS down."""
-
-    poll_initial: float = 0.5
-    poll_maximum: float = 2.0
-    commit_timeout: float = 600.0
-    log_timeout: float = 300.0
-
-
-@dataclass(frozen=True)
 class DeviceSettings:
     """One device as panpin will talk to it. ``api_key`` is masked in ``repr``."""
 
@@ -100,9 +82,9 @@ class DeviceSettings:
     admin: str | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
-    deadline: float = 60.0
-    retry: RetrySettings = field(default_factory=RetrySettings)
-    jobs: JobSettings = field(default_factory=JobSettings)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    commit_poll: Backoff = field(default_factory=Backoff)
+    log_poll: Backoff = field(default_factory=lambda: Backoff(deadline=300.0))
 
     def __repr__(self) -> str:
         key = "***" if self.api_key else None
@@ -113,9 +95,9 @@ class DeviceSettings:
             f"location={str(self.location)!r}, admin={self.admin!r})"
         )
 
-    def connection(self) -> Any:
-        """The transport's :class:`panpin.panos.xmlapi.Connection` (imported lazily: cron start-up)."""
-        from panpin.panos.xmlapi import Connection, RetryPolicy
+    def connection(self) -> Connection:
+        """The transport's connection (imported here, not at the top: cron start-up stays fast)."""
+        from panpin.panos.xmlapi import Connection
 
         return Connection(
             host=self.host,
@@ -125,33 +107,7 @@ class DeviceSettings:
             insecure=self.insecure,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            retry=RetryPolicy(
-                attempts=self.retry.attempts,
-                initial=self.retry.initial,
-                maximum=self.retry.maximum,
-                jitter=self.retry.jitter,
-                deadline=self.deadline,
-            ),
-        )
-
-    def commit_backoff(self) -> Any:
-        """How commit and push jobs are polled (:class:`panpin.panos.jobs.Backoff`)."""
-        from panpin.panos.jobs import Backoff
-
-        return Backoff(
-            initial=self.jobs.poll_initial,
-            maximum=self.jobs.poll_maximum,
-            deadline=self.jobs.commit_timeout,
-        )
-
-    def log_backoff(self) -> Any:
-        """How log query jobs are polled (:class:`panpin.panos.jobs.Backoff`)."""
-        from panpin.panos.jobs import Backoff
-
-        return Backoff(
-            initial=self.jobs.poll_initial,
-            maximum=self.jobs.poll_maximum,
-            deadline=self.jobs.log_timeout,
+            retry=self.retry,
         )
 
     def require_admin(self) -> str:
@@ -279,8 +235,9 @@ def _device_from(
     if not isinstance(timeouts, dict):
         raise SettingsError(f"{where}.timeouts: expected a mapping")
     _check_keys(f"{where}.timeouts", timeouts, {"connect", "read"})
-    retry = _numbers(merged, "retry", RetrySettings, where)
-    jobs = _numbers(merged, "jobs", JobSettings, where)
+    retry = _numbers(merged, "retry", _RETRY_KEYS, where)
+    jobs = _numbers(merged, "jobs", _JOB_KEYS, where)
+    poll = Backoff()
     try:
         return DeviceSettings(
             name=name,
@@ -293,29 +250,57 @@ def _device_from(
             admin=_opt_str(merged, "admin", where),
             connect_timeout=float(timeouts.get("connect", 10.0)),
             read_timeout=float(timeouts.get("read", 120.0)),
-            deadline=float(merged.get("retry_deadline", 60.0)),
-            retry=retry,
-            jobs=jobs,
+            retry=RetryPolicy(
+                attempts=int(retry.get("attempts", RetryPolicy.attempts)),
+                initial=retry.get("initial", RetryPolicy.initial),
+                maximum=retry.get("maximum", RetryPolicy.maximum),
+                jitter=retry.get("jitter", RetryPolicy.jitter),
+                deadline=float(merged.get("retry_deadline", RetryPolicy.deadline)),
+            ),
+            commit_poll=replace(
+                poll,
+                initial=jobs.get("poll_initial", poll.initial),
+                maximum=jobs.get("poll_maximum", poll.maximum),
+                deadline=jobs.get("commit_timeout", 600.0),
+            ),
+            log_poll=replace(
+                poll,
+                initial=jobs.get("poll_initial", poll.initial),
+                maximum=jobs.get("poll_maximum", poll.maximum),
+                deadline=jobs.get("log_timeout", 300.0),
+            ),
         )
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"{where}: {exc}") from None
 
 
-def _numbers(data: dict[str, Any], key: str, cls: type[_N], where: str) -> _N:
-    """A mapping of non-negative numbers (``retry:``, ``jobs:``) laid over ``cls``'s defaults."""
+# The config file's ``retry:`` and ``jobs:`` keys (documented names), mapped onto the one retry
+# policy and the one poll backoff above.
+_RETRY_KEYS = {"attempts": int, "initial": float, "maximum": float, "jitter": float}
+_JOB_KEYS = {
+    "poll_initial": float,
+    "poll_maximum": float,
+    "commit_timeout": float,
+    "log_timeout": float,
+}
+
+
+def _numbers(
+    data: dict[str, Any], key: str, kinds: dict[str, type[int] | type[float]], where: str
+) -> dict[str, float]:
+    """A mapping of non-negative numbers (``retry:``, ``jobs:``) with only the known keys."""
     raw = data.get(key) or {}
     if not isinstance(raw, dict):
         raise SettingsError(f"{where}.{key}: expected a mapping")
-    fields = {f.name: f.type for f in dataclasses.fields(cls)}
-    _check_keys(f"{where}.{key}", raw, set(fields))
-    values: dict[str, Any] = {}
+    _check_keys(f"{where}.{key}", raw, set(kinds))
+    values: dict[str, float] = {}
     for name, value in raw.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise SettingsError(f"{where}.{key}.{name}: expected a number of at least 0")
-        values[name] = int(value) if fields[name] in (int, "int") else float(value)
+        values[name] = kinds[name](value)
     if values.get("attempts", 1) < 1:
         raise SettingsError(f"{where}.{key}.attempts: expected at least 1")
-    return cls(**values)
+    return values
 
 
 def _opt_str(data: dict[str, Any], key: str, where: str) -> str | None:

@@ -22,7 +22,8 @@ from panpin import errors
 from panpin.change.plan import Plan, list_fingerprint
 from panpin.panos import panosxml
 from panpin.panos.exclusions import ExclusionEntry, read_list
-from panpin.panos.jobs import Backoff, JobStatus, poll_job
+from panpin.panos.jobs import JobStatus, poll_job
+from panpin.panos.timing import Backoff
 from panpin.panos.xmlapi import NotSent, XmlApi
 from panpin.settings import Location
 

@@ -219,7 +219,7 @@ class Applier:
             device_name=self.device.name,
             panorama=self.info.kind == "panorama",
             journal=self.journal,
-            backoff=self.device.commit_backoff(),
+            backoff=self.device.commit_poll,
             run_tag=run_tag(self.journal.path) if self.journal is not None else None,
             say=self.say,
         )
@@ -267,7 +267,7 @@ def scan_for_plan(
         location=device.location,
         state=state,
         incremental=incremental,
-        backoff=device.log_backoff(),
+        backoff=device.log_poll,
         info=info,
         covering_names=[e.name for e in current if e.exclude],
     )

@@ -269,7 +269,7 @@ def _scan_live(
     device = one_device(ctx)
     # The device's `jobs:` settings (poll interval, log_timeout), as `run` uses them; --timeout
     # overrides the deadline for this scan.
-    backoff = device.log_backoff()
+    backoff = device.log_poll
     if timeout is not None:
         backoff = replace(backoff, deadline=timeout)
     kwargs: dict[str, Any] = {

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from panpin import errors
+from panpin.panos.timing import Backoff
 from panpin.panos.xmlapi import XmlApi, _lines
 
 
@@ -93,16 +94,6 @@ def parse_job(root: etree._Element, job_id: str) -> JobStatus:
         warnings=tuple(_lines(warnings_node)) if warnings_node is not None else (),
         devices=tuple(devices),
     )
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Poll interval: starts at ``initial``, grows by ``factor`` up to ``maximum``."""
-
-    initial: float = 0.5
-    factor: float = 1.5
-    maximum: float = 2.0
-    deadline: float = 600.0
 
 
 def poll_job(

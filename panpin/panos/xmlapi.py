@@ -34,22 +34,12 @@ from lxml import etree
 from requests.adapters import HTTPAdapter
 
 from panpin import errors
+from panpin.panos.timing import RetryPolicy
 
 log = logging.getLogger("panpin.panos.xmlapi")
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How transient faults are retried: exponential backoff with jitter under an overall deadline."""
-
-    attempts: int = 6
-    initial: float = 0.5
-    maximum: float = 8.0
-    jitter: float = 0.5
-    deadline: float = 60.0
 
 
 @dataclass(frozen=True)

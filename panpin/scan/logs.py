@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from panpin import errors
-from panpin.panos.jobs import Backoff
+from panpin.panos.timing import Backoff
 from panpin.scan.evidence import ROW_FIELDS
 
 if TYPE_CHECKING:

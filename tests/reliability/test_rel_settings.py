@@ -33,8 +33,8 @@ def test_knobs_reach_the_transport_and_the_pollers(tmp_path: Path) -> None:
     assert (conn.connect_timeout, conn.read_timeout) == (2.0, 5.0)
     assert (conn.retry.attempts, conn.retry.initial, conn.retry.maximum) == (3, 0.05, 0.2)
     assert (conn.retry.jitter, conn.retry.deadline) == (0.0, 9.0)
-    commit = device.commit_backoff()
-    logs = device.log_backoff()
+    commit = device.commit_poll
+    logs = device.log_poll
     assert (commit.initial, commit.maximum, commit.deadline) == (0.1, 0.3, 30.0)
     assert (logs.initial, logs.maximum, logs.deadline) == (0.1, 0.3, 20.0)
 
@@ -43,9 +43,9 @@ def test_defaults_are_the_documented_ones(tmp_path: Path) -> None:
     device = _load(tmp_path, "version: 1\ndevices:\n  fw1: {host: fw1.example.net}\n")
     conn = device.connection()
     assert (conn.retry.attempts, conn.retry.initial, conn.retry.maximum) == (6, 0.5, 8.0)
-    commit = device.commit_backoff()
+    commit = device.commit_poll
     assert (commit.initial, commit.maximum, commit.deadline) == (0.5, 2.0, 600.0)
-    assert device.log_backoff().deadline == 300.0
+    assert device.log_poll.deadline == 300.0
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import pytest
 from lxml import etree
 
 from panpin import errors
-from panpin.panos.jobs import Backoff
+from panpin.panos.timing import Backoff
 from panpin.panos.xmlapi import iterparse
 from panpin.scan.evidence import ROW_FIELDS, Aggregator
 from panpin.scan.logs import (
