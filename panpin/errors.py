@@ -157,6 +157,14 @@ class LockHeld(BusyError):
     """A config or commit lock is held by someone else."""
 
 
+class LockAlreadyOurs(ApiError):
+    """``You already own a config lock``: this admin holds the lock already (not a conflict)."""
+
+
+class NotLocked(ApiError):
+    """``Config is not currently locked``: there is no lock of ours to release."""
+
+
 class CommitInProgress(BusyError):
     """``Another commit/validate is in progress``; transient for reads, exit 5 for a change."""
 
@@ -264,6 +272,10 @@ def api_error_for(message: str, code: int | None, http_status: int | None = None
 # Message fragments for errors PAN-OS sends without a code of their own (docs/panos-api.md: errors).
 _UNCODED_MESSAGES: tuple[tuple[str, type[ApiError]], ...] = (
     ("session timed out", SessionTimedOut),
+    # Before the LockHeld fragments: these are about our own lock, not someone else's.
+    ("you already own a config lock", LockAlreadyOurs),
+    ("is not currently locked", NotLocked),
+    ("lock is not currently held", NotLocked),
     ("commit/validate is in progress", CommitInProgress),
     ("a commit is in progress", CommitInProgress),
     ("install is in progress", CommitInProgress),

@@ -13,10 +13,9 @@ import logging
 import os
 import re
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from panpin import errors
 from panpin.change.plan import Plan, list_fingerprint
@@ -31,13 +30,6 @@ if TYPE_CHECKING:
     from panpin.change.journal import ChangeRecord
 
 log = logging.getLogger("panpin.change.lifecycle")
-_T = TypeVar("_T")
-
-# How often a clean-up or verification step (revert, list read, job poll) is tried before panpin
-# gives up on it. These run after something already failed, when leaving the device half-changed
-# costs far more than a few more requests: a management plane that restarts, or a poll answered
-# with an HTTP 500, usually answers the next one.
-CLEANUP_ATTEMPTS = 3
 
 _RUNNING_JOB_TYPES = ("commit", "commitall", "validate", "commit-all")
 
@@ -235,7 +227,7 @@ def take_lock(
             vsys=location.lock_scope,
         )
     except errors.ApiError as exc:
-        if "already own" in str(exc).lower():
+        if isinstance(exc, errors.LockAlreadyOurs):
             for lock in _lock_entries(api, "config-locks"):
                 if lock.owner == admin and _foreign_tag(lock.comment, tag):
                     raise _other_panpin(admin, lock) from None
@@ -258,7 +250,7 @@ def release_lock(api: XmlApi, location: Location) -> bool:
             vsys=location.lock_scope,
         )
     except errors.ApiError as exc:
-        if "not currently locked" in str(exc).lower() or isinstance(exc, errors.NotPresent):
+        if isinstance(exc, errors.NotLocked | errors.NotPresent):
             return True
         log.warning("could not release the config lock: %s", exc)
         return False
@@ -300,27 +292,6 @@ def start_commit(api: XmlApi, admin: str, description: str, *, panorama: bool) -
     return api.commit(panosxml.commit_cmd(description, [admin], panorama=panorama))
 
 
-def wait_for_job(api: XmlApi, job_id: str, *, backoff: Backoff) -> JobStatus:
-    """Poll a commit or push job to the end, through polls that fail now and then.
-
-    Once PAN-OS has accepted a commit, its job decides what the device holds; a lost poll answer
-    says nothing about the job, so it is polled again (:data:`CLEANUP_ATTEMPTS` times in a row at
-    most). :class:`JobTimeout` at the deadline is not retried.
-    """
-    failures = 0
-    while True:
-        try:
-            return poll_job(api, job_id, backoff=backoff)
-        except errors.JobTimeout:
-            raise
-        except errors.PanpinError as exc:
-            failures += 1
-            if failures >= CLEANUP_ATTEMPTS:
-                raise
-            log.warning("polling job %s failed (%s); polling it again", job_id, exc)
-            time.sleep(backoff.initial * failures)
-
-
 def commit_ours(
     api: XmlApi, admin: str, description: str, *, panorama: bool, backoff: Backoff
 ) -> JobStatus | None:
@@ -328,7 +299,7 @@ def commit_ours(
     job_id = start_commit(api, admin, description, panorama=panorama)
     if job_id is None:
         return None
-    return wait_for_job(api, job_id, backoff=backoff)
+    return poll_job(api, job_id, backoff=backoff)
 
 
 def push(
@@ -338,7 +309,7 @@ def push(
     job_id = api.commit(panosxml.push_cmd(location, description), action="all")
     if job_id is None:
         return None
-    return wait_for_job(api, job_id, backoff=backoff)
+    return poll_job(api, job_id, backoff=backoff)
 
 
 # --- the lifecycle -------------------------------------------------------------------------------
@@ -464,7 +435,8 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         if job_id is not None:
             outcome.job_id = job_id
             phase = "job"
-            status = wait_for_job(api, job_id, backoff=ctx.backoff)
+            with api.persisting():  # the job decides now; a lost poll answer says nothing
+                status = poll_job(api, job_id, backoff=ctx.backoff)
             if not status.ok:
                 raise errors.JobFailed(
                     _job_failure(status, "commit"), job_id=status.job_id, details=status.details
@@ -482,7 +454,8 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         _push_and_check(ctx, plan, description, outcome)
 
     try:
-        running_after = _persist(lambda: read_list(api, location), "reading the running list")
+        with api.persisting():
+            running_after = read_list(api, location)
     except errors.PanpinError as exc:
         _unverified(ctx, plan, outcome, f"the running list could not be read to verify it ({exc})")
     if not _same(running_after, plan.planned_list()):
@@ -498,19 +471,6 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
     release_lock(api, location)
     ctx.say(f"verified: the running list holds the planned state ({len(running_after)} entries)")
     return outcome
-
-
-def _persist(action: Callable[[], _T], what: str) -> _T:
-    """Run a read or clean-up step, trying again (with a pause) if the device fails it."""
-    for attempt in range(1, CLEANUP_ATTEMPTS + 1):
-        try:
-            return action()
-        except errors.PanpinError as exc:
-            if attempt == CLEANUP_ATTEMPTS or isinstance(exc, errors.TLSError):
-                raise
-            log.warning("%s failed (%s); trying again", what, exc)
-            time.sleep(0.2 * attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _fate_unknown(phase: str, exc: BaseException) -> bool:
@@ -540,16 +500,17 @@ def _settle_commit(ctx: ChangeContext, plan: Plan, cause: BaseException, outcome
     api = ctx.api
     log.warning("the outcome of the commit is unknown (%s); asking the device", cause)
     try:
-        if isinstance(cause, errors.JobTimeout):
-            still = [cause.job_id or "?"]
-        else:
-            still = []
-            for job_id in _persist(lambda: running_commit_jobs(api), "listing running jobs"):
-                try:
-                    wait_for_job(api, job_id, backoff=ctx.backoff)
-                except errors.JobTimeout:
-                    still.append(job_id)
-        running = _persist(lambda: read_list(api, ctx.location), "reading the running list")
+        with api.persisting():
+            if isinstance(cause, errors.JobTimeout):
+                still = [cause.job_id or "?"]
+            else:
+                still = []
+                for job_id in running_commit_jobs(api):
+                    try:
+                        poll_job(api, job_id, backoff=ctx.backoff)
+                    except errors.JobTimeout:
+                        still.append(job_id)
+            running = read_list(api, ctx.location)
     except errors.PanpinError as exc:
         detail = f"the commit's outcome is unknown ({cause}) and the device did not say ({exc})"
     else:
@@ -650,7 +611,10 @@ def settle_interrupted(
 
 
 def _push_and_check(ctx: ChangeContext, plan: Plan, description: str, outcome: Outcome) -> None:
-    status = push(ctx.api, ctx.location, description, backoff=ctx.backoff)
+    # The commit is in: following the push job may take several asks (commit-all itself keeps
+    # the change profile and is never re-sent).
+    with ctx.api.persisting():
+        status = push(ctx.api, ctx.location, description, backoff=ctx.backoff)
     if status is None:
         outcome.notes.append("Panorama reported nothing to push")
         return
@@ -681,7 +645,8 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
     """Revert this admin's changes, check the device is as before, unlock; always raises."""
     api, location = ctx.api, ctx.location
     try:
-        _persist(lambda: revert_ours(api, ctx.admin), f"reverting {ctx.admin}'s changes")
+        with api.persisting():  # a revert is idempotent: asking again is always safe
+            revert_ours(api, ctx.admin)
     except errors.PanpinError as exc:
         release_lock(api, location)
         # Not final: the next run reverts what may be left of it before it changes anything.
@@ -692,10 +657,9 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
             f"({plan.xpath}) and revert {ctx.admin}'s changes by hand, or let the next run do it."
         ) from cause
     try:
-        running = _persist(lambda: read_list(api, location), "reading the running list")
-        candidate = _persist(
-            lambda: read_list(api, location, candidate=True), "reading the candidate list"
-        )
+        with api.persisting():
+            running = read_list(api, location)
+            candidate = read_list(api, location, candidate=True)
     except errors.PanpinError as exc:
         release_lock(api, location)
         ctx.record(plan.change_id, "manual", detail=f"reverted, but not verified: {exc}")

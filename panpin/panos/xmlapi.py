@@ -246,6 +246,7 @@ class XmlApi:
         else:
             self._session.verify = conn.ca_file if conn.ca_file else True
         self.request_count = 0
+        self._persist = False
 
     def close(self) -> None:
         self._session.close()
@@ -358,14 +359,48 @@ class XmlApi:
         root = parse_xml(body)
         return check_envelope(root, http_status if http_status != 200 else None)
 
+    @contextmanager
+    def persisting(self) -> Iterator[None]:
+        """Within the block, reads use the ``persist`` retry profile (see :meth:`_retrying`).
+
+        For the clean-up and verification steps of a change (revert, job polls after a commit,
+        reading the running list back): they run when something already failed, and leaving the
+        device half-changed costs far more than a few more requests. A management plane that
+        restarts refuses keys (403) or answers HTTP 500 for a while, then answers again.
+        Requests that may change the device keep their own profile: a commit is never re-sent.
+        """
+        saved = self._persist
+        self._persist = True
+        try:
+            yield
+        finally:
+            self._persist = saved
+
     def _retrying(self, idempotent: bool) -> tenacity.Retrying:
+        """The one retry policy, in three named profiles:
+
+        * ``read`` (idempotent requests): transient network faults and answers that say the
+          device did nothing (busy, session timed out);
+        * ``change`` (a request that may change the device, such as a commit): only a failure
+          that proves the request never reached the device, or an answer that says nothing was
+          done; anything else is settled by the caller, never by sending it again;
+        * ``persist`` (reads inside :meth:`persisting`): any device error except a TLS failure.
+        """
         policy = self.conn.retry
-        retryable: tuple[type[BaseException], ...] = _TRANSIENT if idempotent else (NotSent,)
+        retry: tenacity.retry_base
         if not idempotent:
             # A commit refused with "commit in progress" / "session timed out" did nothing.
-            retryable = (*retryable, errors.CommitInProgress, errors.SessionTimedOut)
+            retry = tenacity.retry_if_exception_type(
+                (NotSent, errors.CommitInProgress, errors.SessionTimedOut)
+            )
+        elif self._persist:
+            retry = tenacity.retry_if_exception_type(
+                errors.PanpinError
+            ) & tenacity.retry_if_not_exception_type(errors.TLSError)
+        else:
+            retry = tenacity.retry_if_exception_type(_TRANSIENT)
         return tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(retryable),
+            retry=retry,
             stop=(
                 tenacity.stop_after_attempt(policy.attempts)
                 | tenacity.stop_after_delay(policy.deadline)

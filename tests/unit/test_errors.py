@@ -1,0 +1,52 @@
+"""PAN-OS error envelopes become classes in one table (panpin.errors), lock answers included, so no
+caller has to recognise an answer by its text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from panpin import errors
+from panpin.panos.xmlapi import ApiResponse, check_envelope, parse_xml
+
+SAMPLES = Path(__file__).parents[1] / "data" / "panos-samples"
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "cls"),
+    [
+        ("You already own a config lock for scope shared", None, errors.LockAlreadyOurs),
+        ("Config is not currently locked for scope shared", None, errors.NotLocked),
+        ("Commit lock is not currently held", None, errors.NotLocked),
+        ("Config for scope shared is currently locked by alice", None, errors.LockHeld),
+        ("Config lock is already held by alice", 13, errors.LockHeld),
+        (
+            "Another commit/validate is in progress. Please try again later",
+            13,
+            errors.CommitInProgress,
+        ),
+        ("No such node", None, errors.NotPresent),
+        ("Session timed out", 22, errors.SessionTimedOut),
+        ("something new", None, errors.ApiError),
+    ],
+)
+def test_messages_without_a_code_of_their_own(
+    message: str, code: int | None, cls: type[errors.ApiError]
+) -> None:
+    exc = errors.api_error_for(message, code)
+    assert type(exc) is cls
+    assert str(exc) == message or message in str(exc)
+
+
+def test_our_own_lock_is_not_someone_elses() -> None:
+    # "You already own a config lock" must not fall to LockHeld (exit 5) via a broader fragment.
+    assert not issubclass(errors.LockAlreadyOurs, errors.BusyError)
+    assert not issubclass(errors.NotLocked, errors.BusyError)
+
+
+def test_the_real_not_locked_answer() -> None:
+    body = (SAMPLES / "config-lock-not-held.xml").read_bytes()
+    with pytest.raises(errors.NotLocked):
+        answer: ApiResponse = check_envelope(parse_xml(body))
+        del answer
