@@ -14,26 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from panpin.change.plan import Plan, entry_to_dict
+from panpin.change.results import UNFINISHED, ChangeResult
 from panpin.panos.exclusions import ExclusionEntry
 from panpin.state import StateDB
-
-# Results that a later run on the device settles by the running list (committed, aborted or
-# superseded; see panpin.change.lifecycle.settle_interrupted):
-# "started" (the run died), "revert-failed" (its own changes may still be in the candidate),
-# "in-doubt" (the commit's fate was unknown when the run ended), "unverified" (committed, but the
-# running list could not be checked).
-UNFINISHED_RESULTS = ("started", "revert-failed", "in-doubt", "unverified")
-
-FINAL_RESULTS = (
-    "committed",
-    "uncommitted",
-    "reverted",
-    "aborted",
-    "manual",
-    "unverified",
-    "push-failed",
-    "superseded",
-)
 
 
 @dataclass(frozen=True)
@@ -48,7 +31,7 @@ class ChangeRecord:
     admin: str
     started: str
     finished: str | None
-    result: str
+    result: ChangeResult
     job_id: str | None
     adds: tuple[ExclusionEntry, ...]
     removes: tuple[ExclusionEntry, ...]
@@ -108,13 +91,13 @@ class ChangeJournal:
         )
 
     def change_finished(
-        self, change_id: str, result: str, *, job_id: str | None = None, detail: str = ""
+        self, change_id: str, result: ChangeResult, *, job_id: str | None = None, detail: str = ""
     ) -> None:
         self._db.journal_finish(change_id, result, job_id=job_id, detail=detail)
 
     def unfinished_changes(self, device: str) -> list[str]:
-        """Changes on ``device`` that may have left something behind (:data:`UNFINISHED_RESULTS`)."""
-        rows = self._db.journal_rows(device=device, results=UNFINISHED_RESULTS)
+        """Changes on ``device`` that may have left something behind (:data:`panpin.change.results.UNFINISHED`)."""
+        rows = self._db.journal_rows(device=device, results=tuple(UNFINISHED))
         return [str(r["change_id"]) for r in rows]
 
     def records(self, device: str | None = None) -> list[ChangeRecord]:
@@ -126,7 +109,7 @@ class ChangeJournal:
 
     def last(self, device: str | None = None) -> ChangeRecord | None:
         """The newest committed change (optionally on one device) that is not itself rolled back."""
-        records = [r for r in self.records(device) if r.result == "committed"]
+        records = [r for r in self.records(device) if r.result == ChangeResult.COMMITTED]
         undone = {r.rollback_of for r in records if r.rollback_of}
         candidates = [r for r in records if r.change_id not in undone and r.kind != "rollback"]
         return candidates[-1] if candidates else None
@@ -144,10 +127,18 @@ def _record(row: dict[str, Any]) -> ChangeRecord:
         admin=row["admin"],
         started=row["started"],
         finished=row["finished"],
-        result=row["result"],
+        result=_result(row["result"]),
         job_id=row["job_id"],
         adds=_entries(row["adds"]),
         removes=_entries(row["removes"]),
         base=_entries(row["base"]),
         detail=row["detail"],
     )
+
+
+def _result(value: str) -> ChangeResult:
+    try:
+        return ChangeResult(value)
+    except ValueError:
+        # A journal written by a newer panpin: shown as needing a person, never guessed at.
+        return ChangeResult.MANUAL

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from panpin import errors
 from panpin.change.plan import Plan, list_fingerprint
+from panpin.change.results import ChangeResult
 from panpin.panos import panosxml
 from panpin.panos.exclusions import ExclusionEntry, read_list
 from panpin.panos.jobs import JobStatus, poll_job
@@ -40,7 +41,7 @@ class Journal(Protocol):
     def change_started(self, plan: Plan, device: str) -> None: ...
 
     def change_finished(
-        self, change_id: str, result: str, *, job_id: str | None = None, detail: str = ""
+        self, change_id: str, result: ChangeResult, *, job_id: str | None = None, detail: str = ""
     ) -> None: ...
 
     def unfinished_changes(self, device: str) -> list[str]: ...
@@ -53,7 +54,7 @@ class Outcome:
     """What an apply did, for output and the journal."""
 
     change_id: str
-    result: str  # committed | uncommitted | nothing-to-do
+    result: ChangeResult
     job_id: str | None = None
     push_job_id: str | None = None
     adds: int = 0
@@ -342,7 +343,7 @@ class ChangeContext:
     say: Callable[[str], None] = lambda text: None
 
     def record(
-        self, change_id: str, result: str, *, job_id: str | None = None, detail: str = ""
+        self, change_id: str, result: ChangeResult, *, job_id: str | None = None, detail: str = ""
     ) -> None:
         """End a change in the journal (``change_finished``), when there is one."""
         if self.journal is not None:
@@ -359,7 +360,7 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
     anything is reverted: reverting under a commit that did happen would be a lie in the journal.
     """
     api, location, admin = ctx.api, ctx.location, ctx.admin
-    outcome = Outcome(change_id=plan.change_id, result="nothing-to-do")
+    outcome = Outcome(change_id=plan.change_id, result=ChangeResult.NOTHING_TO_DO)
     if panosxml.list_xpath(location) != plan.xpath:
         raise errors.PlanError(
             f"the plan is for {plan.location} ({plan.xpath}), not {location}; re-run plan"
@@ -427,8 +428,8 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         )
         if not commit:
             release_lock(api, location)
-            outcome.result = "uncommitted"
-            ctx.record(plan.change_id, "uncommitted", detail="--no-commit")
+            outcome.result = ChangeResult.UNCOMMITTED
+            ctx.record(plan.change_id, ChangeResult.UNCOMMITTED, detail="--no-commit")
             return outcome
         phase = "commit-request"
         job_id = start_commit(api, admin, description, panorama=ctx.panorama)
@@ -465,9 +466,9 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
             outcome,
             "the running list does not hold the planned entries after the commit",
         )
-    outcome.result = "committed"
+    outcome.result = ChangeResult.COMMITTED
     # Recorded before the lock is released: the change is done whatever the unlock answers.
-    ctx.record(plan.change_id, "committed", job_id=outcome.job_id)
+    ctx.record(plan.change_id, ChangeResult.COMMITTED, job_id=outcome.job_id)
     release_lock(api, location)
     ctx.say(f"verified: the running list holds the planned state ({len(running_after)} entries)")
     return outcome
@@ -531,7 +532,7 @@ def _settle_commit(ctx: ChangeContext, plan: Plan, cause: BaseException, outcome
             )
     release_lock(api, ctx.location)
     # Not final: the next run settles it by the running list once the job is over.
-    ctx.record(plan.change_id, "in-doubt", job_id=outcome.job_id, detail=detail)
+    ctx.record(plan.change_id, ChangeResult.IN_DOUBT, job_id=outcome.job_id, detail=detail)
     raise errors.ManualInterventionNeeded(
         f"change {plan.change_id}: {detail}. panpin did not revert, because the commit may still "
         f"change the device. When no commit job runs on {ctx.device_name}, check {plan.xpath}: "
@@ -543,7 +544,7 @@ def _settle_commit(ctx: ChangeContext, plan: Plan, cause: BaseException, outcome
 def _unverified(ctx: ChangeContext, plan: Plan, outcome: Outcome, detail: str) -> NoReturn:
     """The commit went through but its result could not be confirmed: record, unlock, exit 6."""
     release_lock(ctx.api, ctx.location)
-    ctx.record(plan.change_id, "unverified", job_id=outcome.job_id, detail=detail)
+    ctx.record(plan.change_id, ChangeResult.UNVERIFIED, job_id=outcome.job_id, detail=detail)
     raise errors.ManualInterventionNeeded(
         f"change {plan.change_id} committed but not verified: {detail}; check "
         f"{plan.xpath} on {ctx.device_name} (panpin rollback {plan.change_id} undoes it)"
@@ -557,8 +558,8 @@ def _may_have_leftovers(ctx: ChangeContext) -> list[str]:
     found = []
     for change_id in ctx.journal.unfinished_changes(ctx.device_name):
         record = ctx.journal.get(change_id)
-        # "unverified" was committed: nothing of it is pending.
-        if record is not None and record.result != "unverified":
+        # An unverified change was committed: nothing of it is pending.
+        if record is not None and record.result != ChangeResult.UNVERIFIED:
             found.append(change_id)
     return found
 
@@ -591,19 +592,25 @@ def settle_interrupted(
         planned += list(record.adds)
         if _same(running, planned):
             journal.change_finished(
-                change_id, "committed", detail="interrupted; found committed by the next run"
+                change_id,
+                ChangeResult.COMMITTED,
+                detail="interrupted; found committed by the next run",
             )
-        elif pending_ours is False and record.result != "unverified" and _same(running, base):
-            # ("unverified" was committed: if its base is back, someone undid it on purpose.)
+        elif (
+            pending_ours is False
+            and record.result != ChangeResult.UNVERIFIED
+            and _same(running, base)
+        ):
+            # (An unverified change was committed: if its base is back, someone undid it on purpose.)
             journal.change_finished(
-                change_id, "aborted", detail="interrupted; nothing of it was committed"
+                change_id, ChangeResult.ABORTED, detail="interrupted; nothing of it was committed"
             )
         elif pending_ours is False:
             # Nothing of it is pending and the list has moved on: what it did is unknowable now,
             # and keeping it open would let it license reverting someone's later edits.
             journal.change_finished(
                 change_id,
-                "superseded",
+                ChangeResult.SUPERSEDED,
                 detail=f"was {record.result}; the list changed since and nothing of it is pending",
             )
         else:
@@ -633,7 +640,7 @@ def _push_and_check(ctx: ChangeContext, plan: Plan, description: str, outcome: O
     )
     detail = f"push job {status.job_id} failed on {names or 'the job itself'}"
     release_lock(ctx.api, ctx.location)
-    ctx.record(plan.change_id, "push-failed", job_id=outcome.job_id, detail=detail)
+    ctx.record(plan.change_id, ChangeResult.PUSH_FAILED, job_id=outcome.job_id, detail=detail)
     raise errors.ManualInterventionNeeded(
         f"change {plan.change_id} is committed on Panorama but {detail}. Devices that succeeded "
         f"hold the change. Re-push {ctx.location} from Panorama, or run `panpin rollback "
@@ -650,7 +657,7 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
     except errors.PanpinError as exc:
         release_lock(api, location)
         # Not final: the next run reverts what may be left of it before it changes anything.
-        ctx.record(plan.change_id, "revert-failed", detail=f"revert failed: {exc}")
+        ctx.record(plan.change_id, ChangeResult.REVERT_FAILED, detail=f"revert failed: {exc}")
         raise errors.ManualInterventionNeeded(
             f"change {plan.change_id} failed ({cause}) and reverting {ctx.admin}'s changes failed "
             f"too ({exc}). Check the candidate configuration of {ctx.device_name} "
@@ -662,7 +669,7 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
             candidate = read_list(api, location, candidate=True)
     except errors.PanpinError as exc:
         release_lock(api, location)
-        ctx.record(plan.change_id, "manual", detail=f"reverted, but not verified: {exc}")
+        ctx.record(plan.change_id, ChangeResult.MANUAL, detail=f"reverted, but not verified: {exc}")
         raise errors.ManualInterventionNeeded(
             f"change {plan.change_id} failed ({cause}); {ctx.admin}'s changes were reverted, but "
             f"the list could not be read to check it ({exc}). Check {plan.xpath} on "
@@ -671,12 +678,12 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
     restored = list_fingerprint(running) == plan.base_fingerprint and _same(running, candidate)
     release_lock(api, location)
     if not restored:
-        ctx.record(plan.change_id, "manual", detail="list differs after revert")
+        ctx.record(plan.change_id, ChangeResult.MANUAL, detail="list differs after revert")
         raise errors.ManualInterventionNeeded(
             f"change {plan.change_id} failed ({cause}); after reverting {ctx.admin}'s changes the "
             f"list at {plan.xpath} differs from the state before the change. Check it by hand."
         ) from cause
-    ctx.record(plan.change_id, "reverted", detail=str(cause)[:500])
+    ctx.record(plan.change_id, ChangeResult.REVERTED, detail=str(cause)[:500])
     if isinstance(cause, errors.BusyError):
         raise cause
     raise errors.CommitFailed(

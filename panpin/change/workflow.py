@@ -6,7 +6,6 @@ by :mod:`panpin.decide.engine` and :mod:`panpin.change.plan`, which do no I/O.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +16,9 @@ from panpin import errors
 from panpin.change.journal import ChangeJournal
 from panpin.change.lifecycle import ChangeContext, Outcome, apply_plan, run_tag
 from panpin.change.plan import Plan, build_plan
+from panpin.change.results import ROLLBACKABLE
+from panpin.decide.engine import DecisionSet, decide
+from panpin.decide.policy import Policy
 from panpin.panos import panosxml
 from panpin.panos.device import DeviceInfo, system_info
 from panpin.panos.exclusions import ExclusionEntry, read_list
@@ -53,30 +55,23 @@ def device_dict(device: DeviceSettings, info: DeviceInfo) -> dict[str, str]:
     }
 
 
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def policy_plan(
     *,
     device: DeviceSettings,
     info: DeviceInfo,
     current: Sequence[ExclusionEntry],
     candidates: Sequence[Candidate],
-    policy: Any,
-    policy_path: str,
+    policy: Policy,
     scan: dict[str, Any],
     today: date | None = None,
     change_id: str | None = None,
     confirmations: dict[str, str] | None = None,
-) -> tuple[Plan, Any]:
+) -> tuple[Plan, DecisionSet]:
     """Decide and build the plan (pure once the inputs are read). Returns (plan, decision set).
 
     ``confirmations`` (host -> confirmed|likely|not-pinning|not-seen, from a capture) feed rules
     that require confirmation and are shown in the decisions.
     """
-    from panpin.decide.engine import decide
-
     admin = device.require_admin()
     change_id = change_id or new_change_id()
     decisions = decide(
@@ -97,7 +92,7 @@ def policy_plan(
         base=current,
         adds=decisions.adds,
         removes=decisions.removes,
-        policy={"path": str(policy_path), "sha256": file_sha256(policy_path)},
+        policy={"path": policy.source, "sha256": policy.sha256},
         scan=scan,
         decisions=[d.to_dict() for d in decisions.decisions],
     )
@@ -122,10 +117,7 @@ def rollback_plan(
     by_name = {e.name: e for e in current}
     if record is not None:
         added, removed = record.adds, record.removes
-        # "in-doubt", "superseded": the commit's outcome is unknown; rolling back deletes only
-        # what of it is on the device (entries that still carry its marker): safe either way.
-        rollbackable = ("committed", "push-failed", "unverified", "in-doubt", "superseded")
-        if record.result not in rollbackable:
+        if record.result not in ROLLBACKABLE:
             raise errors.InputError(
                 f"change {target} ended '{record.result}': nothing of it is committed to roll back"
             )
@@ -234,7 +226,7 @@ def scan_for_plan(
     *,
     device: DeviceSettings,
     info: DeviceInfo,
-    policy: Any,
+    policy: Policy,
     since: str | None,
     until: str | None,
     incremental: bool,

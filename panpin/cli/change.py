@@ -5,25 +5,25 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from panpin import errors
-from panpin.cli.common import fleet, global_options, one_device, open_api, settings
+from panpin.cli.common import fleet, global_options, one_device, settings
 from panpin.cli.output import emit, format_option, message, render_rows, resolve_format
 
 if TYPE_CHECKING:
+    from panpin.capture import HostConfirmation
     from panpin.change.lifecycle import Outcome
     from panpin.change.plan import Plan
+    from panpin.change.session import Session
+    from panpin.decide.policy import Policy
     from panpin.settings import DeviceSettings
 
 # Worst first when a fleet run folds per-device exit codes into one (docs/design.md exit codes).
 _SEVERITY = {0: 0, 3: 1, 5: 2, 1: 3, 2: 4, 4: 5, 6: 6}
-FLEET_CONCURRENCY = 8
 
 
 def worst_exit(codes: list[int]) -> int:
@@ -86,7 +86,7 @@ def _outcome_dict(device: str, outcome: Outcome) -> dict[str, Any]:
     return {
         "device": device,
         "change_id": outcome.change_id,
-        "result": outcome.result,
+        "result": str(outcome.result),
         "adds": outcome.adds,
         "removes": outcome.removes,
         "job_id": outcome.job_id,
@@ -99,12 +99,6 @@ def _outcome_dict(device: str, outcome: Outcome) -> dict[str, Any]:
 # --- shared steps ---------------------------------------------------------------------------------
 
 
-def _journal(ctx: click.Context) -> Any:
-    from panpin.change.journal import ChangeJournal
-
-    return ChangeJournal(settings(ctx).state)
-
-
 def _say(ctx: click.Context, device: str) -> Callable[[str], None]:
     quiet = global_options(ctx).quiet
 
@@ -114,70 +108,16 @@ def _say(ctx: click.Context, device: str) -> Callable[[str], None]:
     return say
 
 
-def _load_policy(path: str) -> Any:
+def _session(ctx: click.Context, device: DeviceSettings) -> Session:
+    from panpin.change.session import Session
+
+    return Session(device, settings(ctx).state, _say(ctx, device.name))
+
+
+def _load_policy(path: str) -> Policy:
     from panpin.decide.policy import load_policy
 
     return load_policy(path)
-
-
-def _make_plan(
-    ctx: click.Context,
-    device: DeviceSettings,
-    policy: Any,
-    policy_path: str,
-    *,
-    since: str | None,
-    until: str | None,
-    incremental: bool,
-    capture: dict[str, Any] | None = None,
-) -> Plan:
-    """Scan, decide and build the plan for one device. Reads the device; writes nothing to it.
-
-    ``capture`` holds per-SNI results of ``panpin confirm`` (already read, so a bad capture fails
-    before any request); each candidate gets its host's status, ``not-seen`` when absent.
-    """
-    from panpin.change.workflow import identify, policy_plan, scan_for_plan
-    from panpin.panos.exclusions import read_list
-
-    with open_api(device) as api:
-        info = identify(api, device)
-        current = read_list(api, device.location)
-        candidates, scan_doc = scan_for_plan(
-            api,
-            device=device,
-            info=info,
-            policy=policy,
-            since=since,
-            until=until,
-            incremental=incremental,
-            state_path=settings(ctx).state,
-            current=current,
-        )
-    confirmations: dict[str, str] | None = None
-    if capture is not None:
-        confirmations = {
-            c.host: capture[c.host].status if c.host in capture else "not-seen" for c in candidates
-        }
-        scan_doc["confirmations"] = {
-            h: capture[h].to_dict() for h in sorted(confirmations) if h in capture
-        }
-    plan, _ = policy_plan(
-        device=device,
-        info=info,
-        current=current,
-        candidates=candidates,
-        policy=policy,
-        policy_path=policy_path,
-        scan=scan_doc,
-        confirmations=confirmations,
-    )
-    return plan
-
-
-def _run_lock(ctx: click.Context) -> Any:
-    from panpin.state import run_lock
-
-    return run_lock(settings(ctx).state)
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -224,22 +164,14 @@ def plan(
     Writes nothing to the device. The plan (with --out) is what `panpin apply` will do, exactly.
     """
     policy = _load_policy(policy_path)
-    capture: dict[str, Any] | None = None
+    capture: dict[str, HostConfirmation] | None = None
     if capture_path:
         from panpin.capture import confirm_hosts
 
         capture = dict(confirm_hosts(capture_path))
     device = one_device(ctx)
-    the_plan = _make_plan(
-        ctx,
-        device,
-        policy,
-        policy_path,
-        since=since,
-        until=until,
-        incremental=False,
-        capture=capture,
-    )
+    with _session(ctx, device) as session:
+        the_plan = session.plan(policy, since=since, until=until, confirmations=capture)
     if out:
         Path(out).write_text(the_plan.dumps(), encoding="utf-8")
         message(f"plan {the_plan.change_id} written to {out}", quiet=global_options(ctx).quiet)
@@ -264,7 +196,6 @@ def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool) -> Non
     changes are reverted (exit 4); other admins' pending work is never touched.
     """
     from panpin.change.plan import load_plan
-    from panpin.change.workflow import Applier, identify
 
     the_plan = load_plan(plan_file)
     device = one_device(ctx)
@@ -273,66 +204,9 @@ def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool) -> Non
             raise click.UsageError("apply needs --yes when not run from a terminal")
         click.echo(render_plan(the_plan, "table"), err=True)
         click.confirm(f"Apply {the_plan.change_id} to {device.name}?", abort=True, err=True)
-    with _run_lock(ctx), open_api(device) as api:
-        info = identify(api, device)
-        applier = Applier(api, device, info, _journal(ctx), _say(ctx, device.name))
-        outcome = applier.apply(the_plan, commit=not no_commit)
+    with _session(ctx, device) as session:
+        outcome = session.apply(the_plan, commit=not no_commit)
     emit(json.dumps(_outcome_dict(device.name, outcome), indent=2) + "\n")
-
-
-@dataclass
-class DeviceRun:
-    device: str
-    exit_code: int = 0
-    change_id: str | None = None
-    adds: list[str] = field(default_factory=list)
-    removes: list[str] = field(default_factory=list)
-    result: str = "nothing-to-do"
-    error: str | None = None
-
-
-def _run_one(
-    ctx: click.Context,
-    device: DeviceSettings,
-    policy: Any,
-    policy_path: str,
-    since: str | None,
-    dry_run: bool,
-) -> DeviceRun:
-    from panpin.change.workflow import Applier, identify
-
-    run = DeviceRun(device=device.name)
-    try:
-        the_plan = _make_plan(
-            ctx, device, policy, policy_path, since=since, until=None, incremental=True
-        )
-        run.change_id = the_plan.change_id
-        run.adds = [e.name for e in the_plan.adds]
-        run.removes = [e.name for e in the_plan.removes]
-        if not the_plan.has_changes:
-            if not dry_run:
-                from panpin.change.lifecycle import settle_interrupted
-
-                # The list just read may show that an interrupted run's change did land.
-                settle_interrupted(
-                    _journal(ctx), device.name, list(the_plan.base), pending_ours=None
-                )
-            return run
-        if dry_run:
-            run.result = "pending"
-            run.exit_code = errors.EXIT_PENDING
-            return run
-        with open_api(device) as api:
-            info = identify(api, device)
-            outcome = Applier(api, device, info, _journal(ctx), _say(ctx, device.name)).apply(
-                the_plan
-            )
-        run.result = outcome.result
-    except errors.PanpinError as exc:
-        run.exit_code = exc.exit_code
-        run.error = str(exc)
-        run.result = "error"
-    return run
 
 
 @click.command()
@@ -355,18 +229,15 @@ def run(
     Quiet unless something happened. A second run while one is active exits 5. With several
     devices (--device repeated, or --all) the exit code is the worst device's.
     """
+    from panpin.change.session import run_fleet
+
     policy = _load_policy(policy_path)
-    devices = fleet(ctx)
-    with _run_lock(ctx):
-        if len(devices) == 1:
-            results = [_run_one(ctx, devices[0], policy, policy_path, since, dry_run)]
-        else:
-            with ThreadPoolExecutor(max_workers=min(FLEET_CONCURRENCY, len(devices))) as pool:
-                results = list(
-                    pool.map(
-                        lambda d: _run_one(ctx, d, policy, policy_path, since, dry_run), devices
-                    )
-                )
+    sessions = [_session(ctx, d) for d in fleet(ctx)]
+    try:
+        results = run_fleet(sessions, policy, since=since, dry_run=dry_run)
+    finally:
+        for session in sessions:
+            session.close()
     quiet = global_options(ctx).quiet
     for r in results:
         if r.error:
@@ -376,7 +247,7 @@ def run(
         rows = [
             {
                 "device": r.device,
-                "result": r.result,
+                "result": str(r.result),
                 "exit_code": r.exit_code,
                 "change_id": r.change_id,
                 "adds": r.adds,
@@ -410,38 +281,24 @@ def rollback(
     The rollback is a change of its own with its own id and journal record. Without the journal,
     the device's markers name what the change added.
     """
-    from panpin.change.workflow import Applier, identify, rollback_plan
-    from panpin.panos.exclusions import read_list
-
     if bool(change_id) == bool(last):
         raise click.UsageError("give either CHANGE_ID or --last")
     device = one_device(ctx)
-    journal = _journal(ctx)
-    target = change_id
-    if last:
-        record = journal.last(device.name)
-        if record is None:
-            raise errors.InputError(f"no committed change on {device.name} in the journal")
-        target = record.change_id
-    assert target is not None
-    with _run_lock(ctx), open_api(device) as api:
-        info = identify(api, device)
-        current = read_list(api, device.location)
-        the_plan, notes = rollback_plan(
-            device=device, info=info, current=current, target=target, journal=journal
-        )
-        say = _say(ctx, device.name)
+    with _session(ctx, device) as session, session.locked():
+        the_plan, notes = session.rollback_plan(change_id, last=last)
         for note in notes:
-            say(note)
+            session.say(note)
         if dry_run or not the_plan.has_changes:
             emit(render_plan(the_plan, "table"))
             ctx.exit(errors.EXIT_PENDING if dry_run and the_plan.has_changes else 0)
-        if not yes and not dry_run:
+        if not yes:
             if not sys.stdin.isatty():
                 raise click.UsageError("rollback needs --yes when not run from a terminal")
             click.echo(render_plan(the_plan, "table"), err=True)
-            click.confirm(f"Roll back {target} on {device.name}?", abort=True, err=True)
-        outcome = Applier(api, device, info, journal, say).apply(the_plan)
+            click.confirm(
+                f"Roll back {the_plan.rollback_of} on {device.name}?", abort=True, err=True
+            )
+        outcome = session.apply(the_plan)
     emit(json.dumps(_outcome_dict(device.name, outcome), indent=2) + "\n")
 
 
@@ -450,7 +307,9 @@ def rollback(
 @click.pass_context
 def history(ctx: click.Context, fmt: str | None) -> None:
     """The change journal: change id, when, who, device, location, adds, removes, job, result."""
-    journal = _journal(ctx)
+    from panpin.change.journal import ChangeJournal
+
+    journal = ChangeJournal(settings(ctx).state)
     opts = global_options(ctx)
     device = opts.device[0] if len(opts.device) == 1 else None
     rows = [r.as_dict() for r in journal.records(device)]

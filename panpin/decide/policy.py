@@ -12,10 +12,11 @@ Reading the file is the only I/O here (:func:`load_policy`); :func:`parse_policy
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Final, Literal
@@ -181,6 +182,8 @@ class Policy:
     limits: Limits
     rules: tuple[Rule, ...]
     source: str = "<policy>"
+    # SHA-256 of the text the policy was read from: a plan names the policy it was decided by.
+    sha256: str = ""
 
     def first_match(
         self, host: str, apps: Iterable[str] = (), alerts: Mapping[str, int] | None = None
@@ -234,12 +237,14 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     """
     source = os.fspath(path)
     try:
-        text = Path(source).read_text(encoding="utf-8")
+        raw = Path(source).read_bytes()
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise PolicyError(f"{source}: not a UTF-8 text file") from None
     except OSError as exc:
         raise PolicyError(f"{source}: cannot read policy: {exc.strerror or exc}") from None
-    return parse_policy(text, source)
+    # The file's own bytes, as `sha256sum` shows them (a plan names the reviewed file).
+    return replace(parse_policy(text, source), sha256=hashlib.sha256(raw).hexdigest())
 
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
@@ -265,7 +270,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     policy = reader.policy(root)
     if reader.problems or policy is None:
         raise PolicyValidationError(sorted(reader.problems, key=lambda p: p.line))
-    return policy
+    return replace(policy, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def _yaml_problem(source: str, exc: yaml.MarkedYAMLError) -> PolicyProblem:
@@ -520,7 +525,15 @@ class _Reader:
             or rules is None
         ):
             return None
-        return Policy(version, signals, thresholds, defaults, limits, rules, self.source)
+        return Policy(
+            version,
+            signals,
+            thresholds,
+            defaults,
+            limits,
+            rules,
+            self.source,
+        )
 
     def signals(self, node: yaml.Node) -> Signals | None:
         section = self.mapping(node, "signals", allowed=("strong", "weak"), required=("strong",))

@@ -91,7 +91,6 @@ def write_plan(
         current=current,
         candidates=CANDIDATES,
         policy=load_policy(DEMO_POLICY),
-        policy_path=str(DEMO_POLICY),
         scan={"query": "test"},
         today=date(2026, 11, 26),
     )

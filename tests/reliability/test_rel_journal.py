@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from panpin.change.journal import UNFINISHED_RESULTS, ChangeJournal
+from panpin.change.journal import ChangeJournal
+from panpin.change.results import UNFINISHED
 from panpin.change.lifecycle import settle_interrupted
 from panpin.change.plan import Plan, build_plan
 from panpin.panos.exclusions import ExclusionEntry
@@ -50,7 +51,7 @@ def _result(journal: ChangeJournal, plan: Plan) -> str:
     return record.result
 
 
-@pytest.mark.parametrize("result", UNFINISHED_RESULTS)
+@pytest.mark.parametrize("result", sorted(UNFINISHED))
 @pytest.mark.parametrize(
     ("found", "pending_ours", "expected"),
     [

@@ -50,7 +50,7 @@ from rel_support import (
     write_config,
 )
 
-from panpin.change.journal import UNFINISHED_RESULTS
+from panpin.change.results import UNFINISHED
 from panpin.simulator import Simulator
 
 FAULT_CELLS = [
@@ -109,7 +109,7 @@ def _recover(
     assert not final.leftovers, "panpin's edits left in the candidate after recovery"
     assert final.panpin_locks == 0, "panpin still holds a lock after recovery"
     _invariants("after recovery", final, prior, set(ref.removed))
-    unfinished = [r for r in journal_results(state_db) if r in UNFINISHED_RESULTS]
+    unfinished = [r for r in journal_results(state_db) if r in UNFINISHED]
     assert not unfinished, f"journal still holds unsettled changes: {unfinished}"
     return again.code, final
 

@@ -1,0 +1,372 @@
+"""The library's front door: one device, and the verbs of the pipeline scan → plan → apply.
+
+Every method says in its first line what it does to the device: *reads* (asks, never changes),
+or *writes* (locks, changes the candidate, commits). The CLI is a thin layer over this module; a
+program of your own can use it the same way (docs/library.md)::
+
+    from panpin import Session, load_policy, load_settings
+
+    with Session.from_settings(load_settings("configs/panpin.yaml"), "fw1") as fw:
+        plan = fw.plan(load_policy("configs/policy.yaml"))
+        if plan.has_changes:
+            outcome = fw.apply(plan)
+
+Writes take panpin's run lock (``<state>.lock``) for their duration, so two panpin processes on
+one state database never change a device at once; :func:`run_fleet` takes it once for many
+devices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from panpin import errors
+from panpin.change.journal import ChangeJournal, ChangeRecord
+from panpin.change.lifecycle import Outcome, settle_interrupted
+from panpin.change.plan import Plan
+from panpin.change.results import ChangeResult
+from panpin.change.workflow import Applier, identify, policy_plan, rollback_plan, scan_for_plan
+from panpin.decide.policy import Policy
+from panpin.panos.device import DeviceInfo
+from panpin.panos.exclusions import ExclusionEntry, read_list
+from panpin.panos.xmlapi import XmlApi
+from panpin.scan.evidence import ScanResult
+from panpin.settings import DeviceSettings, Overrides, Settings, resolve_device
+
+if TYPE_CHECKING:
+    from panpin.capture import HostConfirmation
+
+# How many devices a fleet run works on at once.
+FLEET_CONCURRENCY = 8
+
+
+def _silent(text: str) -> None:
+    """The default ``say``: a library is quiet unless asked (the CLI prints to stderr)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :meth:`Session.run` did on one device.
+
+    ``result`` is the change's result, ``pending`` for a dry run with changes, or ``error``
+    (then ``error`` holds the message and ``exit_code`` its exit code, docs/design.md).
+    """
+
+    device: str
+    result: ChangeResult | str = ChangeResult.NOTHING_TO_DO
+    exit_code: int = 0
+    plan: Plan | None = None
+    outcome: Outcome | None = None
+    error: str | None = None
+
+    @property
+    def change_id(self) -> str | None:
+        return self.plan.change_id if self.plan is not None else None
+
+    @property
+    def adds(self) -> list[str]:
+        return [e.name for e in self.plan.adds] if self.plan is not None else []
+
+    @property
+    def removes(self) -> list[str]:
+        return [e.name for e in self.plan.removes] if self.plan is not None else []
+
+
+@dataclass
+class Session:
+    """One device (firewall or Panorama) as panpin works on it.
+
+    The connection opens on first use and closes with :meth:`close` (or the ``with`` block).
+    ``state`` is the state database (watermarks, evidence history, change journal). ``say``
+    receives one line per step of a change (``[device]`` is not prefixed; the caller knows).
+    """
+
+    device: DeviceSettings
+    state: Path
+    say: Callable[[str], None] = _silent
+    _api: XmlApi | None = field(default=None, init=False, repr=False)
+    _info: DeviceInfo | None = field(default=None, init=False, repr=False)
+    # Set by run_fleet, which holds the run lock for every device it works on.
+    _lock_held: bool = field(default=False, init=False, repr=False)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        device: str | None = None,
+        *,
+        overrides: Overrides | None = None,
+        say: Callable[[str], None] = _silent,
+    ) -> Session:
+        """The session for ``device`` of ``settings`` (key from ``PANPIN_API_KEY`` or its key file).
+
+        Touches nothing on the network.
+        """
+        resolved = resolve_device(settings, device, overrides or Overrides())
+        return cls(resolved, settings.state, say)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    @property
+    def api(self) -> XmlApi:
+        """The transport to the device, opened on first use."""
+        if self._api is None:
+            self._api = XmlApi(self.device.connection())
+        return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def journal(self) -> ChangeJournal:
+        """The change journal in the state database. Touches nothing on the network."""
+        return ChangeJournal(self.state)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run lock for the block, unless this session holds it already (re-entrant)."""
+        from panpin.state import run_lock
+
+        if self._lock_held:
+            yield
+            return
+        with run_lock(self.state):
+            self._lock_held = True
+            try:
+                yield
+            finally:
+                self._lock_held = False
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def info(self) -> DeviceInfo:
+        """Reads ``show system info`` (once per session), and checks the location fits the device."""
+        if self._info is None:
+            self._info = identify(self.api, self.device)
+        return self._info
+
+    def exclusions(self, *, candidate: bool = False) -> list[ExclusionEntry]:
+        """Reads the SSL Decryption Exclusion list at the location (running, or the candidate)."""
+        return read_list(self.api, self.device.location, candidate=candidate)
+
+    def scan(
+        self,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        signals: Sequence[str] | None = None,
+        user_filter: str | None = None,
+        max_logs: int | None = None,
+        incremental: bool = False,
+        timeout: float | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ScanResult:
+        """Reads the Decryption log into per-host evidence (and the list, for ``covered_by``).
+
+        ``since`` defaults to the last 7 days. ``incremental`` starts at the stored watermark and
+        folds the new evidence into the state database's history (under the run lock). Never
+        writes to the device.
+        """
+        from panpin.scan.logs import DEFAULT_SIGNALS, DEFAULT_SINCE, scan_device
+        from panpin.state import StateDB
+
+        backoff = self.device.log_poll
+        if timeout is not None:
+            backoff = replace(backoff, deadline=timeout)
+        with self.locked() if incremental else nullcontext():
+            return scan_device(
+                self.api,
+                since=since or DEFAULT_SINCE,
+                until=until,
+                signals=DEFAULT_SIGNALS if signals is None else signals,
+                user_filter=user_filter,
+                max_logs=max_logs,
+                location=self.device.location,
+                state=StateDB(self.state) if incremental else None,
+                incremental=incremental,
+                progress=progress,
+                backoff=backoff,
+                info=self.info(),
+            )
+
+    def plan(
+        self,
+        policy: Policy,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        confirmations: Mapping[str, HostConfirmation] | None = None,
+    ) -> Plan:
+        """Reads the log and the list, decides by ``policy``, and returns the plan; writes nothing.
+
+        The window is ``since`` or the policy's ``thresholds.window``. ``confirmations`` (per
+        host, from :func:`panpin.capture.confirm_hosts`) feed rules that require confirmation;
+        a candidate the capture did not see is ``not-seen``.
+        """
+        return self._plan(
+            policy, since=since, until=until, incremental=False, capture=confirmations
+        )
+
+    def _plan(
+        self,
+        policy: Policy,
+        *,
+        since: str | None,
+        until: str | None,
+        incremental: bool,
+        capture: Mapping[str, HostConfirmation] | None = None,
+    ) -> Plan:
+        info = self.info()
+        current = self.exclusions()
+        candidates, scan_doc = scan_for_plan(
+            self.api,
+            device=self.device,
+            info=info,
+            policy=policy,
+            since=since,
+            until=until,
+            incremental=incremental,
+            state_path=self.state,
+            current=current,
+        )
+        confirmations: dict[str, str] | None = None
+        if capture is not None:
+            confirmations = {
+                c.host: capture[c.host].status if c.host in capture else "not-seen"
+                for c in candidates
+            }
+            scan_doc["confirmations"] = {
+                h: capture[h].to_dict() for h in sorted(confirmations) if h in capture
+            }
+        plan, _ = policy_plan(
+            device=self.device,
+            info=info,
+            current=current,
+            candidates=candidates,
+            policy=policy,
+            scan=scan_doc,
+            confirmations=confirmations,
+        )
+        return plan
+
+    def rollback_plan(
+        self, change_id: str | None = None, *, last: bool = False
+    ) -> tuple[Plan, list[str]]:
+        """Reads the list and returns the inverse of a recorded change, with notes; writes nothing.
+
+        ``last``: the newest committed change on this device in the journal.
+        """
+        if bool(change_id) == bool(last):
+            raise errors.InputError("give either a change id or last=True")
+        journal = self.journal()
+        target = change_id
+        if last:
+            record = journal.last(self.device.name)
+            if record is None:
+                raise errors.InputError(f"no committed change on {self.device.name} in the journal")
+            target = record.change_id
+        assert target is not None
+        return rollback_plan(
+            device=self.device,
+            info=self.info(),
+            current=self.exclusions(),
+            target=target,
+            journal=journal,
+        )
+
+    def history(self) -> list[ChangeRecord]:
+        """The journal's records for this device, oldest first. Touches nothing on the network."""
+        return self.journal().records(self.device.name)
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def apply(self, plan: Plan, *, commit: bool = True) -> Outcome:
+        """Writes exactly ``plan``: lock, re-check, set/delete, commit this admin's changes, verify.
+
+        Refuses a plan made for another device or location, or against a list that has changed
+        since (:class:`~panpin.errors.PlanError`). On failure this admin's changes are reverted and
+        the device is left as it was; other admins' pending work is never touched.
+        """
+        with self.locked():
+            applier = Applier(self.api, self.device, self.info(), self.journal(), self.say)
+            return applier.apply(plan, commit=commit)
+
+    def rollback(self, change_id: str | None = None, *, last: bool = False) -> Outcome:
+        """Writes the inverse of a recorded change (its own change id, journaled and committed)."""
+        with self.locked():
+            plan, notes = self.rollback_plan(change_id, last=last)
+            for note in notes:
+                self.say(note)
+            return self.apply(plan)
+
+    def run(self, policy: Policy, *, since: str | None = None, dry_run: bool = False) -> RunResult:
+        """Writes (unless ``dry_run``): the cron one-shot — incremental plan, then apply.
+
+        Reads the log since the stored watermark, decides over the policy's window of history, and
+        applies when there is something to do. Errors are caught and returned in the result
+        (``exit_code``), so a fleet run goes on with the next device.
+        """
+        try:
+            with self.locked():
+                return self._run(policy, since=since, dry_run=dry_run)
+        except errors.PanpinError as exc:
+            return RunResult(self.device.name, "error", exc.exit_code, error=str(exc))
+
+    def _run(self, policy: Policy, *, since: str | None, dry_run: bool) -> RunResult:
+        name = self.device.name
+        try:
+            plan = self._plan(policy, since=since, until=None, incremental=True)
+            if not plan.has_changes:
+                if not dry_run:
+                    # The list just read may show that an interrupted run's change did land.
+                    settle_interrupted(self.journal(), name, list(plan.base), pending_ours=None)
+                return RunResult(name, ChangeResult.NOTHING_TO_DO, plan=plan)
+            if dry_run:
+                return RunResult(name, "pending", errors.EXIT_PENDING, plan=plan)
+            outcome = self.apply(plan)
+            return RunResult(name, outcome.result, plan=plan, outcome=outcome)
+        except errors.PanpinError as exc:
+            return RunResult(name, "error", exc.exit_code, error=str(exc))
+
+
+def run_fleet(
+    sessions: Sequence[Session], policy: Policy, *, since: str | None = None, dry_run: bool = False
+) -> list[RunResult]:
+    """Writes (unless ``dry_run``): :meth:`Session.run` on each device, several at once.
+
+    Holds the run lock once for all of them (a second panpin run exits 5, :class:`RunLocked`);
+    the sessions must share one state database. Results come in the order of ``sessions``.
+    """
+    from panpin.state import run_lock
+
+    states = {s.state for s in sessions}
+    if len(states) > 1:
+        raise errors.InputError("a fleet run needs one state database for all its devices")
+    if not sessions:
+        return []
+    with run_lock(sessions[0].state):
+        for s in sessions:
+            s._lock_held = True
+        try:
+            if len(sessions) == 1:
+                return [sessions[0].run(policy, since=since, dry_run=dry_run)]
+            workers = min(FLEET_CONCURRENCY, len(sessions))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                return list(
+                    pool.map(lambda s: s.run(policy, since=since, dry_run=dry_run), sessions)
+                )
+        finally:
+            for s in sessions:
+                s._lock_held = False
