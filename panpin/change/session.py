@@ -91,6 +91,7 @@ class Session:
     say: Callable[[str], None] = _silent
     _api: XmlApi | None = field(default=None, init=False, repr=False)
     _info: DeviceInfo | None = field(default=None, init=False, repr=False)
+    _checked: bool = field(default=False, init=False, repr=False)
     # Set by run_fleet, which holds the run lock for every device it works on.
     _lock_held: bool = field(default=False, init=False, repr=False)
 
@@ -152,9 +153,21 @@ class Session:
     # --- reads --------------------------------------------------------------------------------
 
     def info(self) -> DeviceInfo:
-        """Reads ``show system info`` (once per session), and checks the location fits the device."""
-        if self._info is None:
+        """Reads ``show system info`` (once per session), and checks the location fits the device.
+
+        A change needs a location of the device's kind (a template or stack on Panorama, shared or
+        a vsys on a firewall); a scan does not, so :meth:`scan` reads the facts without the check.
+        """
+        if self._info is None or not self._checked:
             self._info = identify(self.api, self.device)
+            self._checked = True
+        return self._info
+
+    def _facts(self) -> DeviceInfo:
+        if self._info is None:
+            from panpin.panos.device import system_info
+
+            self._info = system_info(self.api)
         return self._info
 
     def exclusions(self, *, candidate: bool = False) -> list[ExclusionEntry]:
@@ -198,7 +211,7 @@ class Session:
                 incremental=incremental,
                 progress=progress,
                 backoff=backoff,
-                info=self.info(),
+                info=self._facts(),
             )
 
     def plan(

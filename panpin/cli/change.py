@@ -82,7 +82,7 @@ def render_plan(plan: Plan, fmt: str) -> str:
     return out
 
 
-def _outcome_dict(device: str, outcome: Outcome) -> dict[str, Any]:
+def outcome_dict(device: str, outcome: Outcome) -> dict[str, Any]:
     return {
         "device": device,
         "change_id": outcome.change_id,
@@ -206,7 +206,7 @@ def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool) -> Non
         click.confirm(f"Apply {the_plan.change_id} to {device.name}?", abort=True, err=True)
     with _session(ctx, device) as session:
         outcome = session.apply(the_plan, commit=not no_commit)
-    emit(json.dumps(_outcome_dict(device.name, outcome), indent=2) + "\n")
+    emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
 
 
 @click.command()
@@ -299,7 +299,7 @@ def rollback(
                 f"Roll back {the_plan.rollback_of} on {device.name}?", abort=True, err=True
             )
         outcome = session.apply(the_plan)
-    emit(json.dumps(_outcome_dict(device.name, outcome), indent=2) + "\n")
+    emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
 
 
 @click.command()
@@ -313,15 +313,17 @@ def history(ctx: click.Context, fmt: str | None) -> None:
     opts = global_options(ctx)
     device = opts.device[0] if len(opts.device) == 1 else None
     rows = [r.as_dict() for r in journal.records(device)]
-    columns = [
-        "change_id",
-        "started",
-        "admin",
-        "device",
-        "location",
-        "adds",
-        "removes",
-        "job_id",
-        "result",
-    ]
-    emit(render_rows(rows, columns, resolve_format(fmt)))
+    emit(render_rows(rows, HISTORY_COLUMNS, resolve_format(fmt)))
+
+
+HISTORY_COLUMNS = [
+    "change_id",
+    "started",
+    "admin",
+    "device",
+    "location",
+    "adds",
+    "removes",
+    "job_id",
+    "result",
+]

@@ -10,7 +10,6 @@ from panpin.settings import DeviceSettings, Overrides, Settings, load_settings, 
 
 if TYPE_CHECKING:
     from panpin.cli import GlobalOptions
-    from panpin.panos.xmlapi import XmlApi
 
 
 def global_options(ctx: click.Context) -> GlobalOptions:
@@ -33,8 +32,15 @@ def overrides(opts: GlobalOptions) -> Overrides:
 
 
 def settings(ctx: click.Context) -> Settings:
+    """The settings of this invocation: the config file is read once, however many devices."""
+    root = ctx.find_root()
+    cached = root.meta.get("panpin.settings")
+    if isinstance(cached, Settings):
+        return cached
     opts = global_options(ctx)
-    return load_settings(opts.config, opts.state)
+    loaded = load_settings(opts.config, opts.state)
+    root.meta["panpin.settings"] = loaded
+    return loaded
 
 
 def one_device(ctx: click.Context) -> DeviceSettings:
@@ -59,9 +65,3 @@ def fleet(ctx: click.Context) -> list[DeviceSettings]:
     else:
         return [resolve_device(conf, None, overrides(opts))]
     return [resolve_device(conf, name, overrides(opts)) for name in names]
-
-
-def open_api(device: DeviceSettings) -> XmlApi:
-    from panpin.panos.xmlapi import XmlApi
-
-    return XmlApi(device.connection())

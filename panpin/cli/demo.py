@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -31,113 +32,119 @@ def demo(keep: bool, panorama: bool) -> None:
     Needs no device and no network: the simulator listens on 127.0.0.1 with a CA it generates, and
     everything is written to a temporary folder that is removed at the end.
     """
-    from panpin.cli import main as panpin_main
+    from panpin.change.plan import load_plan
+    from panpin.change.session import Session
+    from panpin.cli.change import HISTORY_COLUMNS, outcome_dict, render_plan
+    from panpin.cli.exclusions import ENTRY_COLUMNS, entry_rows
+    from panpin.cli.output import message, render_rows
+    from panpin.cli.scan import render_result
+    from panpin.decide.policy import load_policy
+    from panpin.settings import DeviceSettings, Location
     from panpin.simulator import Simulator, load_scenario
 
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="panpin-demo-"))
-    policy = workdir / "policy.yaml"
-    policy.write_text(_policy_text(), encoding="utf-8")
-    plan = workdir / "plan.json"
+    policy_file = workdir / "policy.yaml"
+    policy_file.write_text(_policy_text(), encoding="utf-8")
+    plan_file = workdir / "plan.json"
     scenario = "panorama" if panorama else "demo"
     location = "template-stack:branch-stack" if panorama else "shared"
     try:
         with Simulator(scenario=load_scenario(scenario), workdir=workdir / "sim") as sim:
-            # An empty config of its own: a user's configs/panpin.yaml is never read or needed.
-            config = workdir / "panpin.yaml"
-            config.write_text("version: 1\n", encoding="utf-8")
-            base = [
-                "--config",
-                str(config),
-                "--host",
-                sim.host,
-                "--ca-file",
-                str(sim.ca_file),
-                "--admin",
-                sim.admin,
-                "--state",
-                str(workdir / "state.db"),
-                "--location",
-                location,
-            ]
-            saved = {k: os.environ.get(k) for k in ("PANPIN_API_KEY", "PANPIN_CONFIG")}
-            os.environ["PANPIN_API_KEY"] = sim.api_key
-            os.environ.pop("PANPIN_CONFIG", None)
-            steps: list[tuple[str, list[str], tuple[int, ...]]] = [
-                (
-                    "Scan: the Decryption log filtered for (error contains 'UnknownCA') or "
-                    "(error contains 'BadCertificate'), aggregated per host",
-                    ["scan", "--since", "7d", "--format", "table"],
-                    (0,),
-                ),
-                (
-                    "Plan: the policy decides per host (allow, block, review...) and the plan diffs "
-                    "against the running list; the device is not touched",
-                    [
-                        "plan",
-                        "--policy",
-                        str(policy),
-                        "--out",
-                        str(plan),
-                        "--format",
-                        "table",
-                        "--detailed-exitcode",
-                    ],
-                    (0, 3),
-                ),
-                (
-                    "Apply: lock, re-check the list, one set, a commit of only our admin's changes, "
-                    "verify the running list",
-                    ["apply", str(plan), "--yes"],
-                    (0,),
-                ),
-                (
-                    "The list now (owner and expiry read from the panpin: marker)",
-                    ["exclusions", "list", "--format", "table"],
-                    (0,),
-                ),
-                ("History: the change journal", ["history", "--format", "table"], (0,)),
-                (
-                    "Rollback: the inverse change, committed the same careful way",
-                    ["rollback", "--last", "--yes"],
-                    (0,),
-                ),
-                (
-                    "The list after the rollback: exactly as before",
-                    ["exclusions", "list", "--format", "table"],
-                    (0,),
-                ),
-            ]
+            # The library, as a program of one's own would use it (docs/library.md); a user's
+            # configs/panpin.yaml and environment are never read.
+            device = DeviceSettings(
+                name=sim.scenario.device.hostname,
+                host=sim.host,
+                api_key=sim.api_key,
+                ca_file=str(sim.ca_file),
+                admin=sim.admin,
+                location=Location.parse(location),
+            )
+            session = Session(
+                device, workdir / "state.db", lambda text: message(f"[{device.name}] {text}")
+            )
+            policy = load_policy(policy_file)
             click.echo(
                 f"panpin demo: simulated {sim.scenario.device.model} {sim.scenario.device.hostname} "
                 f"at {sim.url} (admin {sim.admin}); working in {workdir}\n"
             )
-            try:
-                for number, (title, args, accepted) in enumerate(steps, 1):
+
+            def scan() -> str:
+                return render_result(session.scan(since="7d"), "table")
+
+            def plan() -> str:
+                the_plan = session.plan(policy)
+                plan_file.write_text(the_plan.dumps(), encoding="utf-8")
+                return render_plan(the_plan, "table")
+
+            def apply() -> str:
+                # What a reviewer approved is what is applied: the plan file, read back.
+                return json.dumps(
+                    outcome_dict(device.name, session.apply(load_plan(plan_file))), indent=2
+                )
+
+            def listing() -> str:
+                return render_rows(entry_rows(session.exclusions()), ENTRY_COLUMNS, "table")
+
+            def history() -> str:
+                rows = [r.as_dict() for r in session.history()]
+                return render_rows(rows, HISTORY_COLUMNS, "table")
+
+            def rollback() -> str:
+                return json.dumps(outcome_dict(device.name, session.rollback(last=True)), indent=2)
+
+            steps: list[tuple[str, str, str, Callable[[], str]]] = [
+                (
+                    "Scan: the Decryption log filtered for (error contains 'UnknownCA') or "
+                    "(error contains 'BadCertificate'), aggregated per host",
+                    "session.scan(since='7d')",
+                    "panpin scan --since 7d",
+                    scan,
+                ),
+                (
+                    "Plan: the policy decides per host (allow, block, review...) and the plan diffs "
+                    "against the running list; the device is not touched",
+                    "session.plan(policy)",
+                    f"panpin plan --policy {policy_file} --out {plan_file}",
+                    plan,
+                ),
+                (
+                    "Apply: lock, re-check the list, one set, a commit of only our admin's changes, "
+                    "verify the running list",
+                    "session.apply(load_plan(plan_file))",
+                    f"panpin apply {plan_file} --yes",
+                    apply,
+                ),
+                (
+                    "The list now (owner and expiry read from the panpin: marker)",
+                    "session.exclusions()",
+                    "panpin exclusions list",
+                    listing,
+                ),
+                ("History: the change journal", "session.history()", "panpin history", history),
+                (
+                    "Rollback: the inverse change, committed the same careful way",
+                    "session.rollback(last=True)",
+                    "panpin rollback --last --yes",
+                    rollback,
+                ),
+                (
+                    "The list after the rollback: exactly as before",
+                    "session.exclusions()",
+                    "panpin exclusions list",
+                    listing,
+                ),
+            ]
+            with session:
+                for number, (title, call, command, step) in enumerate(steps, 1):
                     click.secho(f"== {number}/{len(steps)} {title}", bold=True)
-                    click.echo(f"$ panpin {' '.join(args)}")
-                    code = _run(panpin_main, [*base, *args])
-                    if code not in accepted:
-                        raise click.ClickException(f"demo step {number} exited {code}")
+                    click.echo(f">>> {call}        # $ {command}")
+                    click.echo(step().rstrip("\n"))
                     click.echo()
-            finally:
-                for key, value in saved.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
         click.secho(f"Demo finished in {time.monotonic() - started:.1f}s.", bold=True)
     finally:
         if keep:
             click.echo(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _run(entry: object, argv: list[str]) -> int:
-    assert callable(entry)
-    try:
-        entry(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0
-    return 0

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from panpin.cli.common import one_device, open_api
+from panpin.cli.common import one_device, settings
 from panpin.cli.output import emit, format_option, render_rows, resolve_format
+
+if TYPE_CHECKING:
+    from panpin.panos.exclusions import ExclusionEntry
 
 
 @click.group()
@@ -26,21 +31,12 @@ def list_cmd(ctx: click.Context, candidate: bool, fmt: str | None) -> None:
 
     Reads only; nothing on the device changes.
     """
-    from panpin.panos.exclusions import read_list
+    from panpin.change.session import Session
 
     device = one_device(ctx)
-    with open_api(device) as api:
-        entries = read_list(api, device.location, candidate=candidate)
-    rows = [
-        {
-            "name": e.name,
-            "description": e.description,
-            "exclude": e.exclude,
-            "owner": e.owner,
-            "expires": e.expires.isoformat() if e.expires else None,
-        }
-        for e in entries
-    ]
+    with Session(device, settings(ctx).state) as session:
+        entries = session.exclusions(candidate=candidate)
+    rows = entry_rows(entries)
     fmt = resolve_format(fmt)
     if fmt == "json":
         doc = {
@@ -50,4 +46,21 @@ def list_cmd(ctx: click.Context, candidate: bool, fmt: str | None) -> None:
         }
         emit(json.dumps(doc, indent=2) + "\n")
     else:
-        emit(render_rows(rows, ["name", "exclude", "owner", "expires", "description"], fmt))
+        emit(render_rows(rows, ENTRY_COLUMNS, fmt))
+
+
+ENTRY_COLUMNS = ["name", "exclude", "owner", "expires", "description"]
+
+
+def entry_rows(entries: Sequence[ExclusionEntry]) -> list[dict[str, Any]]:
+    """One row per entry, with the owner and expiry read from the panpin: marker."""
+    return [
+        {
+            "name": e.name,
+            "description": e.description,
+            "exclude": e.exclude,
+            "owner": e.owner,
+            "expires": e.expires.isoformat() if e.expires else None,
+        }
+        for e in entries
+    ]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from panpin import errors
-from panpin.cli.common import global_options, one_device, open_api, settings
+from panpin.cli.common import global_options, one_device, settings
 from panpin.cli.output import emit, format_option, message, render_rows, resolve_format
 
 if TYPE_CHECKING:
@@ -264,35 +263,20 @@ def _scan_live(
     timeout: float | None,
     progress: _Progress,
 ) -> ScanResult:
-    from panpin.scan.logs import DEFAULT_SINCE, scan_device
+    from panpin.change.session import Session
 
     device = one_device(ctx)
-    # The device's `jobs:` settings (poll interval, log_timeout), as `run` uses them; --timeout
-    # overrides the deadline for this scan.
-    backoff = device.log_poll
-    if timeout is not None:
-        backoff = replace(backoff, deadline=timeout)
-    kwargs: dict[str, Any] = {
-        "since": since or DEFAULT_SINCE,
-        "until": until,
-        "signals": signals,
-        "user_filter": user_filter,
-        "max_logs": max_logs,
-        "location": device.location,
-        "progress": progress.callback(),
-        "backoff": backoff,
-    }
-    if not incremental:
-        with open_api(device) as api:
-            try:
-                return scan_device(api, **kwargs)
-            finally:
-                progress.done()
-    from panpin.state import StateDB, run_lock
-
-    state_path = settings(ctx).state
-    with run_lock(state_path), open_api(device) as api:
+    with Session(device, settings(ctx).state) as session:
         try:
-            return scan_device(api, state=StateDB(state_path), incremental=True, **kwargs)
+            return session.scan(
+                since=since,
+                until=until,
+                signals=signals,
+                user_filter=user_filter,
+                max_logs=max_logs,
+                incremental=incremental,
+                timeout=timeout,
+                progress=progress.callback(),
+            )
         finally:
             progress.done()
