@@ -178,6 +178,9 @@ def cli(ctx: click.Context, /, **kwargs: Any) -> None:
         if opts.quiet
         else (logging.WARNING, logging.INFO, logging.DEBUG)[min(opts.verbose, 2)]
     )
+    # `panpin: warning: …`, the same style as `panpin: error: …` (docs/design.md).
+    for number in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL):
+        logging.addLevelName(number, logging.getLevelName(number).lower())
     logging.basicConfig(level=level, format="panpin: %(levelname)s: %(message)s", stream=sys.stderr)
 
 
@@ -192,7 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         from panpin.errors import EXIT_USAGE
 
-        exc.show()
+        # One style for every error, click's own included: `panpin: error: …` on one line.
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        click.echo(f"panpin: error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
     except Exception as exc:
         # A PanpinError is no click exception, so the order of these handlers does not matter.

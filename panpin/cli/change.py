@@ -241,7 +241,7 @@ def run(
     quiet = global_options(ctx).quiet
     for r in results:
         if r.error:
-            click.echo(f"panpin: [{r.device}] error: {r.error}", err=True)
+            click.echo(f"panpin: error: [{r.device}] {r.error}", err=True)
     interesting = [r for r in results if r.adds or r.removes or r.error]
     if interesting or fmt:
         rows = [

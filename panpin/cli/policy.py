@@ -26,7 +26,7 @@ def check(file: str) -> None:
         # Handled here (not only in panpin.cli.main) so the exit code and format hold however the
         # command is invoked; each problem is one line, so editors and CI can jump to it.
         for line in str(exc).splitlines():
-            click.echo(f"Error: {line}", err=True)
+            click.echo(f"panpin: error: {line}", err=True)
         raise SystemExit(EXIT_USAGE) from None
     click.echo(summary(loaded))
 

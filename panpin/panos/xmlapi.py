@@ -240,7 +240,7 @@ class XmlApi:
         elif conn.insecure:
             self._session.verify = False
             sys.stderr.write(
-                f"panpin: WARNING: TLS verification is disabled for {conn.host} (--insecure); "
+                f"panpin: warning: TLS verification is disabled for {conn.host} (--insecure); "
                 "anyone on the path can read the API key. Use --ca-file or --fingerprint.\n"
             )
         else:

@@ -64,7 +64,7 @@ def test_broken_policy_names_file_line_and_key(path: Path) -> None:
     result = CliRunner().invoke(policy_group, ["check", str(path)])
     assert result.exit_code == EXIT_USAGE, result.output
     assert result.stdout == ""
-    assert f"Error: {path}:{line}: {key}: " in result.stderr, result.stderr
+    assert f"panpin: error: {path}:{line}: {key}: " in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
@@ -111,7 +111,7 @@ def test_check_missing_file_exits_2(tmp_path: Path) -> None:
     missing = tmp_path / "missing" / "policy.yaml"
     result = CliRunner().invoke(policy_group, ["check", str(missing)])
     assert result.exit_code == EXIT_USAGE
-    assert f"Error: {missing}: cannot read policy" in result.stderr
+    assert f"panpin: error: {missing}: cannot read policy" in result.stderr
 
 
 def test_all_problems_are_reported_at_once() -> None:
