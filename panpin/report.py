@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from panpin import __version__
-from panpin.change.plan import Plan
+from panpin.change.plan import Plan, PlanDecision
 
 if TYPE_CHECKING:
     from panpin.capture import HostConfirmation
@@ -117,7 +117,7 @@ def render_report(
     captures = _capture_results(plan.scan.get("confirmations"))
     for host, result in (confirmations or {}).items():
         captures[host.lower()] = result.to_dict()
-    decisions = [d for d in plan.decisions if isinstance(d, Mapping)]
+    decisions = list(plan.decisions)
     candidates = _candidates(plan.scan.get("candidates"))
     hosts = _Hosts(decisions, candidates, captures)
     title = f"panpin change {plan.change_id}"
@@ -283,10 +283,10 @@ def _header(plan: Plan) -> str:
     )
 
 
-def _summary(plan: Plan, decisions: Sequence[Mapping[str, Any]]) -> str:
+def _summary(plan: Plan, decisions: Sequence[PlanDecision]) -> str:
     counts: dict[str, int] = {}
     for d in decisions:
-        action = str(d.get("action", ""))
+        action = d.action
         counts[action] = counts.get(action, 0) + 1
     cards = [("adds", len(plan.adds)), ("removes", len(plan.removes)), ("hosts", len(decisions))]
     cards += sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -297,16 +297,14 @@ def _summary(plan: Plan, decisions: Sequence[Mapping[str, Any]]) -> str:
     return f'<section id="summary"><ul class="cards">{items}</ul></section>'
 
 
-def _changes(plan: Plan, decisions: Sequence[Mapping[str, Any]]) -> str:
-    by_entry: dict[str, list[Mapping[str, Any]]] = {}
-    removals: dict[str, Mapping[str, Any]] = {}
+def _changes(plan: Plan, decisions: Sequence[PlanDecision]) -> str:
+    by_entry: dict[str, list[PlanDecision]] = {}
+    removals: dict[str, PlanDecision] = {}
     for d in decisions:
-        entry = d.get("entry")
-        name = entry.get("name") if isinstance(entry, Mapping) else None
-        if d.get("action") == "allow" and isinstance(name, str):
-            by_entry.setdefault(name, []).append(d)
-        elif d.get("action") == "remove":
-            removals[str(d.get("host"))] = d
+        if d.action == "allow" and d.entry is not None:
+            by_entry.setdefault(d.entry.name, []).append(d)
+        elif d.action == "remove":
+            removals[d.host] = d
     parts = ['<section id="changes"><h2>Changes to the exclusion list</h2>']
     if not plan.has_changes:
         parts.append('<p class="empty">No changes: applying this plan changes nothing.</p>')
@@ -315,11 +313,11 @@ def _changes(plan: Plan, decisions: Sequence[Mapping[str, Any]]) -> str:
         rows = []
         for entry in plan.adds:
             members = by_entry.get(entry.name, [])
-            hosts = ", ".join(_e(m.get("host")) for m in members) or "-"
-            rules = sorted({str(m.get("rule")) for m in members if m.get("rule")})
+            hosts = ", ".join(_e(m.host) for m in members) or "-"
+            rules = sorted({m.rule for m in members if m.rule})
             rule = entry.marker.rule if entry.marker and entry.marker.rule else ", ".join(rules)
             expires = entry.expires.isoformat() if entry.expires else "never"
-            reasons = "<br>".join(_e(m.get("reason")) for m in members[:3]) or "-"
+            reasons = "<br>".join(_e(m.reason) for m in members[:3]) or "-"
             rows.append(
                 [
                     f'<span class="mono">{_e(entry.name)}</span>',
@@ -350,13 +348,15 @@ def _changes(plan: Plan, decisions: Sequence[Mapping[str, Any]]) -> str:
     if plan.removes:
         rows = []
         for entry in plan.removes:
-            d = removals.get(entry.name, {})
-            removal_rule = d.get("rule") or (entry.marker.rule if entry.marker else None)
+            removal = removals.get(entry.name)
+            removal_rule = (removal.rule if removal else None) or (
+                entry.marker.rule if entry.marker else None
+            )
             rows.append(
                 [
                     f'<span class="mono">{_e(entry.name)}</span>',
                     _e(removal_rule or "-"),
-                    _e(d.get("reason") or "-"),
+                    _e(removal.reason if removal else "-"),
                     f'<span class="mono">{_e(entry.description)}</span>',
                 ]
             )
@@ -373,16 +373,16 @@ def _changes(plan: Plan, decisions: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
-def _decisions(decisions: Sequence[Mapping[str, Any]]) -> str:
+def _decisions(decisions: Sequence[PlanDecision]) -> str:
     rows = [
         [
-            f'<span class="mono">{_e(d.get("host"))}</span>',
-            _badge(d.get("action")),
-            _e(d.get("rule") or "-"),
-            _e(d.get("confirmation") or "-"),
-            str(_int(d.get("counted_hits"))),
-            str(_int(d.get("clients"))),
-            _e(d.get("reason")),
+            f'<span class="mono">{_e(d.host)}</span>',
+            _badge(d.action),
+            _e(d.rule or "-"),
+            _e(d.confirmation or "-"),
+            str(d.counted_hits),
+            str(d.clients),
+            _e(d.reason),
         ]
         for d in decisions
     ]
@@ -425,20 +425,16 @@ class _Hosts:
 
     def __init__(
         self,
-        decisions: Sequence[Mapping[str, Any]],
+        decisions: Sequence[PlanDecision],
         candidates: list[dict[str, Any]],
         captures: dict[str, dict[str, Any]],
     ) -> None:
         self.by_host: dict[str, _Host] = {}
         for d in decisions:
-            if d.get("action") == "remove":
+            if d.action == "remove":
                 continue  # an entry name, not a host with evidence
-            h = self.get(str(d.get("host", "")))
-            h.action, h.rule, h.reason = (
-                str(d.get("action") or ""),
-                str(d.get("rule") or ""),
-                str(d.get("reason") or ""),
-            )
+            h = self.get(d.host)
+            h.action, h.rule, h.reason = d.action, d.rule or "", d.reason
         for c in candidates:
             self.get(c["host"]).candidate = c
         for host, result in captures.items():

@@ -688,7 +688,7 @@ def sample_plan(tmp: Path, *, timeline: bool = True) -> object:
     from datetime import date
 
     from panpin.capture import confirm_hosts, statuses_of
-    from panpin.change.plan import build_plan
+    from panpin.change.plan import build_plan, decision_from_dict
     from panpin.decide.engine import decide
     from panpin.decide.policy import parse_policy
     from panpin.panos.exclusions import ExclusionEntry
@@ -845,5 +845,5 @@ def sample_plan(tmp: Path, *, timeline: bool = True) -> object:
         removes=result.removes,
         policy={"path": "configs/policy.yaml", "sha256": "9f2c" + "0" * 60},
         scan=scan,
-        decisions=[d.to_dict() for d in result.decisions],
+        decisions=[decision_from_dict(d.to_dict(), "decision") for d in result.decisions],
     )

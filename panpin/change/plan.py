@@ -67,6 +67,103 @@ def _refuse_public_suffix_wildcards(adds: Sequence[ExclusionEntry], where: str) 
 
 
 @dataclass(frozen=True)
+class PlanDecision:
+    """One decision as a plan records it: what happens to a host (or an entry) and why.
+
+    Made from :class:`panpin.decide.engine.Decision` for a policy plan, or by a rollback plan
+    (``remove``/``restore``). ``entry`` is the entry the decision adds, removes or defers.
+    """
+
+    host: str
+    action: str
+    rule: str | None
+    reason: str
+    entry: ExclusionEntry | None = None
+    covered_by: str | None = None
+    counted_hits: int = 0
+    clients: int = 0
+    confirmation: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "host": self.host,
+            "action": self.action,
+            "rule": self.rule,
+            "reason": self.reason,
+            "entry": _entry_view(self.entry) if self.entry is not None else None,
+            "covered_by": self.covered_by,
+            "counted_hits": self.counted_hits,
+            "clients": self.clients,
+        }
+        # Only present when a capture was consulted, so plans made without one keep their shape.
+        if self.confirmation is not None:
+            data["confirmation"] = self.confirmation
+        return data
+
+
+def _entry_view(entry: ExclusionEntry) -> dict[str, object]:
+    # owner, rule and expires are read from the description's marker: shown for reviewers,
+    # derived again on load, so a plan read back dumps the same bytes.
+    marker = entry.marker
+    return {
+        "name": entry.name,
+        "description": entry.description,
+        "exclude": entry.exclude,
+        "owner": entry.owner,
+        "rule": marker.rule if marker is not None else None,
+        "expires": entry.expires.isoformat() if entry.expires is not None else None,
+    }
+
+
+_DECISION_KEYS = frozenset(
+    {"host", "action", "rule", "reason", "entry", "covered_by", "counted_hits", "clients"}
+)
+
+
+def decision_from_dict(data: object, where: str) -> PlanDecision:
+    """A recorded decision, checked strictly (the plan's digest already held)."""
+    if not isinstance(data, dict):
+        raise PlanError(f"{where}: expected an object")
+    unknown = sorted(set(data) - _DECISION_KEYS - {"confirmation"})
+    if unknown or not {"host", "action", "reason"} <= set(data):
+        raise PlanError(f"{where}: expected host, action, rule, reason (unknown: {unknown or '-'})")
+
+    def text(key: str, optional: bool = False) -> str | None:
+        value = data.get(key)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            raise PlanError(f"{where}.{key}: expected a string")
+        return value
+
+    def count(key: str) -> int:
+        value = data.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise PlanError(f"{where}.{key}: expected a count")
+        return value
+
+    raw_entry = data.get("entry")
+    entry = None
+    if raw_entry is not None:
+        if not isinstance(raw_entry, dict):
+            raise PlanError(f"{where}.entry: expected an object")
+        entry = entry_from_dict(
+            {k: raw_entry.get(k) for k in ("name", "description", "exclude")}, f"{where}.entry"
+        )
+    return PlanDecision(
+        host=text("host") or "",
+        action=text("action") or "",
+        rule=text("rule", optional=True),
+        reason=text("reason") or "",
+        entry=entry,
+        covered_by=text("covered_by", optional=True),
+        counted_hits=count("counted_hits"),
+        clients=count("clients"),
+        confirmation=text("confirmation", optional=True),
+    )
+
+
+@dataclass(frozen=True)
 class Plan:
     change_id: str
     created: str
@@ -80,7 +177,7 @@ class Plan:
     removes: tuple[ExclusionEntry, ...]
     policy: dict[str, str] = field(default_factory=dict)
     scan: dict[str, Any] = field(default_factory=dict)
-    decisions: tuple[dict[str, Any], ...] = ()
+    decisions: tuple[PlanDecision, ...] = ()
     kind: str = "policy"  # "policy" for plan/run, "rollback" for an inverse change
     rollback_of: str | None = None
 
@@ -110,7 +207,7 @@ class Plan:
             "base": [entry_to_dict(e) for e in self.base],
             "policy": dict(self.policy),
             "scan": dict(self.scan),
-            "decisions": list(self.decisions),
+            "decisions": [d.to_dict() for d in self.decisions],
             "changes": {
                 "add": [entry_to_dict(e) for e in self.adds],
                 "remove": [entry_to_dict(e) for e in self.removes],
@@ -144,7 +241,7 @@ def build_plan(
     removes: Sequence[ExclusionEntry],
     policy: dict[str, str] | None = None,
     scan: dict[str, Any] | None = None,
-    decisions: Sequence[dict[str, Any]] = (),
+    decisions: Sequence[PlanDecision] = (),
     kind: str = "policy",
     rollback_of: str | None = None,
 ) -> Plan:
@@ -281,7 +378,9 @@ def plan_from_dict(data: Any, where: str = "plan") -> Plan:
         removes=removes,
         policy={str(k): str(v) for k, v in data["policy"].items()},
         scan=dict(data["scan"]),
-        decisions=tuple(decisions),
+        decisions=tuple(
+            decision_from_dict(d, f"{where}: decisions[{i}]") for i, d in enumerate(decisions)
+        ),
         kind=data["kind"],
         rollback_of=data["rollback_of"],
     )

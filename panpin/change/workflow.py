@@ -15,7 +15,7 @@ from typing import Any
 from panpin import errors
 from panpin.change.journal import ChangeJournal
 from panpin.change.lifecycle import ChangeContext, Outcome, apply_plan, run_tag
-from panpin.change.plan import Plan, build_plan
+from panpin.change.plan import Plan, PlanDecision, build_plan
 from panpin.change.results import ROLLBACKABLE
 from panpin.decide.engine import DecisionSet, decide
 from panpin.decide.policy import Policy
@@ -94,7 +94,20 @@ def policy_plan(
         removes=decisions.removes,
         policy={"path": policy.source, "sha256": policy.sha256},
         scan=scan,
-        decisions=[d.to_dict() for d in decisions.decisions],
+        decisions=[
+            PlanDecision(
+                host=d.host,
+                action=d.action,
+                rule=d.rule,
+                reason=d.reason,
+                entry=d.entry,
+                covered_by=d.covered_by,
+                counted_hits=d.counted_hits,
+                clients=d.clients,
+                confirmation=d.confirmation,
+            )
+            for d in decisions.decisions
+        ],
     )
     return plan, decisions
 
@@ -160,21 +173,11 @@ def rollback_plan(
         rollback_of=target,
         decisions=[
             *(
-                {
-                    "host": e.name,
-                    "action": "remove",
-                    "rule": None,
-                    "reason": f"rollback of {target}",
-                }
+                PlanDecision(e.name, "remove", None, f"rollback of {target}", entry=e)
                 for e in deletes
             ),
             *(
-                {
-                    "host": e.name,
-                    "action": "restore",
-                    "rule": None,
-                    "reason": f"rollback of {target}",
-                }
+                PlanDecision(e.name, "restore", None, f"rollback of {target}", entry=e)
                 for e in restores
             ),
         ],

@@ -57,7 +57,14 @@ def render_plan(plan: Plan, fmt: str) -> str:
     if plan.policy:
         head += f"policy {plan.policy.get('path')} (sha256 {plan.policy.get('sha256', '')[:12]})\n"
     decisions = [
-        {k: d.get(k) for k in _DECISION_COLUMNS} for d in plan.decisions if isinstance(d, dict)
+        {
+            "host": d.host,
+            "action": d.action,
+            "rule": d.rule,
+            "confirmation": d.confirmation,
+            "reason": d.reason,
+        }
+        for d in plan.decisions
     ]
     if fmt == "markdown":
         out = f"## panpin plan `{plan.change_id}`\n\n" + "\n".join(

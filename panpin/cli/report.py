@@ -46,7 +46,7 @@ def report(ctx: click.Context, plan_file: str, html_file: str, capture: str | No
     if capture is not None:
         from panpin.capture import confirm_hosts
 
-        hosts = sorted({str(d.get("host")) for d in plan.decisions if d.get("action") != "remove"})
+        hosts = sorted({d.host for d in plan.decisions if d.action != "remove"})
         confirmations = confirm_hosts(capture, hosts)
     page = render_report(plan, confirmations=confirmations)
     if html_file == "-":

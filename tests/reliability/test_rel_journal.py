@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from panpin.change.journal import ChangeJournal
-from panpin.change.results import UNFINISHED
 from panpin.change.lifecycle import settle_interrupted
 from panpin.change.plan import Plan, build_plan
+from panpin.change.results import UNFINISHED
 from panpin.panos.exclusions import ExclusionEntry
 
 PERSON = ExclusionEntry("login.partner.example", "excluded by jdoe, INC-4711")

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from captures import capture_of, pinned_alert, sample_plan, tls13_abort
 
-from panpin.change.plan import Plan, build_plan
+from panpin.change.plan import Plan, build_plan, decision_from_dict
+from panpin.errors import PlanError
 from panpin.panos.exclusions import ExclusionEntry
 from panpin.report import CSP, MAX_CHART_HOSTS, render_report
 
@@ -51,6 +52,10 @@ def make(**kw: Any) -> Plan:
         "removes": [],
     }
     args.update(kw)
+    # Decisions given as JSON objects, as a plan file holds them.
+    args["decisions"] = [
+        decision_from_dict(d, f"decisions[{i}]") for i, d in enumerate(args.get("decisions", []))
+    ]
     return build_plan(**args)
 
 
@@ -104,7 +109,7 @@ def test_page_shows_changes_decisions_evidence_and_chart(plan: Plan) -> None:
     for entry in (*plan.adds, *plan.removes):
         assert entry.name in text
     for decision in plan.decisions:
-        assert decision["host"] in text
+        assert decision.host in text
     assert "rule 'vendor-apps' allows" in text
     assert "needs confirmation by capture" in text
     assert "panpin entry expired on 2026-11-16" in text
@@ -199,10 +204,15 @@ def test_empty_and_malformed_plans_still_render() -> None:
             "timeline": {"a.example": [["yesterday", "many"], "x", None]},
             "confirmations": ["nope"],
         },
-        decisions=["not a dict", {"action": None}, {"host": 42, "counted_hits": "lots"}],
+        decisions=[{"host": "42.example", "action": "review", "rule": None, "reason": "r"}],
     )
     s = parse(render_report(junk))
-    assert "42" in " ".join(s.text)
+    assert "42.example" in " ".join(s.text)
+    # Malformed decisions never reach the page: a plan's decisions are typed, and a plan file
+    # holding such values is refused when read, naming the decision.
+    for bad in ("not a dict", {"action": None}, {"host": 42, "counted_hits": "lots"}):
+        with pytest.raises(PlanError, match=r"decisions\[0\]"):
+            make(decisions=[bad])
 
 
 def test_span_chart_without_timeline(tmp_path_factory: pytest.TempPathFactory) -> None:
