@@ -27,7 +27,7 @@ def example() -> str:
     text = (ROOT / "docs" / "library.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert len(blocks) == 1, "docs/library.md holds one runnable example"
-    return blocks[0]
+    return str(blocks[0])
 
 
 def workdir_for(sim: Simulator, tmp_path: Path) -> Path:

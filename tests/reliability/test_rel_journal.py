@@ -14,7 +14,7 @@ import pytest
 from panpin.change.journal import ChangeJournal
 from panpin.change.lifecycle import settle_interrupted
 from panpin.change.plan import Plan, build_plan
-from panpin.change.results import UNFINISHED
+from panpin.change.results import UNFINISHED, ChangeResult
 from panpin.panos.exclusions import ExclusionEntry
 
 PERSON = ExclusionEntry("login.partner.example", "excluded by jdoe, INC-4711")
@@ -41,7 +41,7 @@ def _journal(tmp_path: Path, result: str) -> tuple[ChangeJournal, Plan]:
     plan = _plan("c-20261126-0932-a1b2")
     journal.change_started(plan, "fw1")
     if result != "started":
-        journal.change_finished(plan.change_id, result, detail="test")
+        journal.change_finished(plan.change_id, ChangeResult(result), detail="test")
     return journal, plan
 
 
