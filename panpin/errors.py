@@ -201,6 +201,23 @@ class CommitFailed(PanpinError):
     exit_code = EXIT_COMMIT_FAILED
 
 
+class StateError(PanpinError):
+    """The state database failed while panpin was working (disk full, a damaged file).
+
+    Exit 1, not 2: the input was fine when the run started (it was checked before any lock was
+    taken); something broke underneath. Before the run, an unusable state path is a
+    :class:`SettingsError` (exit 2).
+    """
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: handled like Ctrl-C, through the same clean-up (``signum`` says which)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class ManualInterventionNeeded(PanpinError):
     """The device state could not be restored or verified; a person must check what the message says."""
 

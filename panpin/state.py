@@ -173,9 +173,15 @@ def _now() -> str:
 
 
 def _private_dir(path: Path) -> None:
-    if not path.exists():
+    if path.is_dir():
+        return
+    try:
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, 0o700)
+    except OSError as exc:
+        raise errors.SettingsError(
+            f"state folder {path}: cannot create it: {exc.strerror or exc}"
+        ) from None
 
 
 class StateDB:
@@ -186,7 +192,7 @@ class StateDB:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
+        self.path = resolve_state(path)
         self._ready: set[str] = set()
 
     # --- connections ---------------------------------------------------------------------------
@@ -207,13 +213,36 @@ class StateDB:
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection with the scan tables migrated; closed on exit (autocommit mode)."""
+        """A connection with the scan tables migrated; closed on exit (autocommit mode).
+
+        A database error while it is used (disk full, a damaged page) is a :class:`StateError`.
+        """
         self.ensure_schema(SCAN_COMPONENT, SCAN_MIGRATIONS)
         db = self._open()
         try:
             yield db
+        except sqlite3.Error as exc:
+            raise errors.StateError(f"state database {self.path}: {exc}") from None
         finally:
             db.close()
+
+    def check_writable(self) -> None:
+        """Open the database, bring the journal's tables up to date and try a write (rolled back).
+
+        Run before a change takes the device's config lock, so that a state path that cannot be
+        written fails as bad input (exit 2) while nothing on the device is held yet.
+        """
+        try:
+            self.ensure_schema(JOURNAL_COMPONENT, JOURNAL_MIGRATIONS)
+            db = self._open()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("UPDATE schema_versions SET updated = updated")
+                db.execute("ROLLBACK")
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise errors.SettingsError(f"state database {self.path}: cannot write: {exc}") from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -550,8 +579,13 @@ def _candidate(row: Sequence[Any]) -> Candidate:
     )
 
 
+def resolve_state(state: str | Path) -> Path:
+    """The state database's real path: two names for one file (a symlink) share one run lock."""
+    return Path(state).expanduser().resolve()
+
+
 def lock_path(state: str | Path) -> Path:
-    return Path(str(Path(state).expanduser()) + ".lock")
+    return Path(str(resolve_state(state)) + ".lock")
 
 
 @contextmanager
@@ -572,6 +606,10 @@ def run_lock(state: str | Path) -> Iterator[None]:
     except filelock.Timeout:
         raise errors.RunLocked(
             f"another panpin run holds {path}; try again when it has finished"
+        ) from None
+    except OSError as exc:
+        raise errors.SettingsError(
+            f"run lock {path}: cannot create it: {exc.strerror or exc}"
         ) from None
     try:
         yield

@@ -72,6 +72,10 @@ class ChangeJournal:
         self.path = path
         self._db = StateDB(path)
 
+    def check_writable(self) -> None:
+        """Fail now (exit 2) if the journal cannot be written, before a change takes any lock."""
+        self._db.check_writable()
+
     def change_started(self, plan: Plan, device: str) -> None:
         self._db.journal_start(
             {

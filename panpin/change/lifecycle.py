@@ -38,6 +38,8 @@ _RUNNING_JOB_TYPES = ("commit", "commitall", "validate", "commit-all")
 class Journal(Protocol):
     """Where changes are recorded (the state database); written before the commit starts."""
 
+    def check_writable(self) -> None: ...
+
     def change_started(self, plan: Plan, device: str) -> None: ...
 
     def change_finished(
@@ -342,12 +344,36 @@ class ChangeContext:
     run_tag: str | None = None
     say: Callable[[str], None] = lambda text: None
 
+    # Whether panpin holds the config lock now: the release-always block in apply_plan releases
+    # it on the way out, whatever ended the change.
+    locked: bool = False
+    # A journal write that failed after the lock was taken (the change went on; see record()).
+    journal_error: errors.PanpinError | None = None
+
     def record(
         self, change_id: str, result: ChangeResult, *, job_id: str | None = None, detail: str = ""
     ) -> None:
-        """End a change in the journal (``change_finished``), when there is one."""
-        if self.journal is not None:
+        """End a change in the journal (``change_finished``), when there is one.
+
+        A journal that fails now (disk full, a damaged file) must not stop the clean-up that
+        follows (revert, unlock): the failure is kept in :attr:`journal_error` and reported once
+        the device is settled.
+        """
+        if self.journal is None:
+            return
+        try:
             self.journal.change_finished(change_id, result, job_id=job_id, detail=detail)
+        except errors.PanpinError as exc:
+            log.error("the journal could not record %s as %s: %s", change_id, result, exc)
+            self.journal_error = self.journal_error or exc
+
+    def unlock(self) -> None:
+        """Release the config lock if panpin holds it (best effort, never raises)."""
+        if self.locked:
+            # One try is enough: a lock it could not release is reused and released by the
+            # next run (its comment names this installation).
+            release_lock(self.api, self.location)
+            self.locked = False
 
 
 def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcome:
@@ -388,8 +414,27 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         )
         revert_ours(api, admin)
 
+    if ctx.journal is not None:
+        # Before the lock: a state database that cannot be written is bad input (exit 2) now,
+        # and would otherwise fail after the device is locked and changed.
+        ctx.journal.check_writable()
     comment = f"panpin {plan.change_id}" + (f" run={ctx.run_tag}" if ctx.run_tag else "")
     take_lock(api, location, comment, admin=admin, tag=ctx.run_tag)
+    ctx.locked = True
+    # Everything after the lock runs inside this block, so no way out (an error, a state
+    # database failure, SIGTERM) leaves panpin's lock on the device.
+    try:
+        return _apply_locked(ctx, plan, commit, outcome)
+    except errors.StateError as exc:
+        raise errors.StateError(
+            f"{exc}; the change {plan.change_id} was not started and the device is unchanged"
+        ) from None
+    finally:
+        ctx.unlock()
+
+
+def _apply_locked(ctx: ChangeContext, plan: Plan, commit: bool, outcome: Outcome) -> Outcome:
+    api, location, admin = ctx.api, ctx.location, ctx.admin
     try:
         running = read_list(api, location)
         candidate = read_list(api, location, candidate=True)
@@ -404,7 +449,7 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
                 "configuration; commit or revert them, then re-run plan"
             )
     except BaseException:
-        release_lock(api, location)
+        ctx.unlock()
         raise
     # Nothing of ours is pending now (reverted above, or there was none): every interrupted
     # change gets its final result from the running list.
@@ -427,7 +472,7 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
             f"wrote {len(plan.adds)} add(s) and {len(plan.removes)} removal(s) to the candidate"
         )
         if not commit:
-            release_lock(api, location)
+            ctx.unlock()
             outcome.result = ChangeResult.UNCOMMITTED
             ctx.record(plan.change_id, ChangeResult.UNCOMMITTED, detail="--no-commit")
             return outcome
@@ -444,6 +489,14 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
                 )
         committed = True
         ctx.say(f"committed {admin}'s changes (job {outcome.job_id or '-'})")
+    except KeyboardInterrupt as exc:
+        if phase in ("commit-request", "job"):
+            # PAN-OS refuses a revert while a commit runs, and waiting for the job is what
+            # the signal asked panpin not to do: the journal keeps the job, the lock goes,
+            # and the next run settles the change by the running list.
+            _interrupted_in_commit(ctx, plan, outcome, exc)
+        _restore(ctx, plan, exc)
+        raise AssertionError("unreachable") from exc  # _restore always raises
     except BaseException as exc:
         if _fate_unknown(phase, exc):
             committed = _settle_commit(ctx, plan, exc, outcome)
@@ -469,9 +522,32 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
     outcome.result = ChangeResult.COMMITTED
     # Recorded before the lock is released: the change is done whatever the unlock answers.
     ctx.record(plan.change_id, ChangeResult.COMMITTED, job_id=outcome.job_id)
-    release_lock(api, location)
+    ctx.unlock()
     ctx.say(f"verified: the running list holds the planned state ({len(running_after)} entries)")
+    if ctx.journal_error is not None:
+        raise errors.ManualInterventionNeeded(
+            f"change {plan.change_id} is committed and verified, but the journal could not "
+            f"record it ({ctx.journal_error}); fix the state database: the next run records "
+            "the change from the running list"
+        )
     return outcome
+
+
+def _interrupted_in_commit(
+    ctx: ChangeContext, plan: Plan, outcome: Outcome, exc: KeyboardInterrupt
+) -> NoReturn:
+    job = outcome.job_id or "(its id not yet answered)"
+    ctx.record(
+        plan.change_id,
+        ChangeResult.IN_DOUBT,
+        job_id=outcome.job_id,
+        detail=f"interrupted during commit job {job}",
+    )
+    ctx.unlock()
+    raise errors.ManualInterventionNeeded(
+        f"interrupted during commit job {job} of change {plan.change_id}: not reverted (a commit "
+        "is running); the next run settles it by the running list"
+    ) from exc
 
 
 def _fate_unknown(phase: str, exc: BaseException) -> bool:
@@ -530,7 +606,7 @@ def _settle_commit(ctx: ChangeContext, plan: Plan, cause: BaseException, outcome
                 f"the commit's outcome is unknown ({cause}) and the running list holds neither "
                 "the state before the change nor the planned one"
             )
-    release_lock(api, ctx.location)
+    ctx.unlock()
     # Not final: the next run settles it by the running list once the job is over.
     ctx.record(plan.change_id, ChangeResult.IN_DOUBT, job_id=outcome.job_id, detail=detail)
     raise errors.ManualInterventionNeeded(
@@ -543,7 +619,7 @@ def _settle_commit(ctx: ChangeContext, plan: Plan, cause: BaseException, outcome
 
 def _unverified(ctx: ChangeContext, plan: Plan, outcome: Outcome, detail: str) -> NoReturn:
     """The commit went through but its result could not be confirmed: record, unlock, exit 6."""
-    release_lock(ctx.api, ctx.location)
+    ctx.unlock()
     ctx.record(plan.change_id, ChangeResult.UNVERIFIED, job_id=outcome.job_id, detail=detail)
     raise errors.ManualInterventionNeeded(
         f"change {plan.change_id} committed but not verified: {detail}; check "
@@ -639,7 +715,7 @@ def _push_and_check(ctx: ChangeContext, plan: Plan, description: str, outcome: O
         for d in failed
     )
     detail = f"push job {status.job_id} failed on {names or 'the job itself'}"
-    release_lock(ctx.api, ctx.location)
+    ctx.unlock()
     ctx.record(plan.change_id, ChangeResult.PUSH_FAILED, job_id=outcome.job_id, detail=detail)
     raise errors.ManualInterventionNeeded(
         f"change {plan.change_id} is committed on Panorama but {detail}. Devices that succeeded "
@@ -655,7 +731,7 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
         with api.persisting():  # a revert is idempotent: asking again is always safe
             revert_ours(api, ctx.admin)
     except errors.PanpinError as exc:
-        release_lock(api, location)
+        ctx.unlock()
         # Not final: the next run reverts what may be left of it before it changes anything.
         ctx.record(plan.change_id, ChangeResult.REVERT_FAILED, detail=f"revert failed: {exc}")
         raise errors.ManualInterventionNeeded(
@@ -668,7 +744,7 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
             running = read_list(api, location)
             candidate = read_list(api, location, candidate=True)
     except errors.PanpinError as exc:
-        release_lock(api, location)
+        ctx.unlock()
         ctx.record(plan.change_id, ChangeResult.MANUAL, detail=f"reverted, but not verified: {exc}")
         raise errors.ManualInterventionNeeded(
             f"change {plan.change_id} failed ({cause}); {ctx.admin}'s changes were reverted, but "
@@ -676,7 +752,7 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
             f"{ctx.device_name}."
         ) from cause
     restored = list_fingerprint(running) == plan.base_fingerprint and _same(running, candidate)
-    release_lock(api, location)
+    ctx.unlock()
     if not restored:
         ctx.record(plan.change_id, ChangeResult.MANUAL, detail="list differs after revert")
         raise errors.ManualInterventionNeeded(

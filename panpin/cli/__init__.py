@@ -184,14 +184,62 @@ def cli(ctx: click.Context, /, **kwargs: Any) -> None:
     logging.basicConfig(level=level, format="panpin: %(levelname)s: %(message)s", stream=sys.stderr)
 
 
+def _handle_signals() -> dict[int, Any]:
+    """SIGTERM and SIGHUP raise :class:`panpin.errors.Interrupted`, as Ctrl-C raises
+    KeyboardInterrupt, so every way of stopping panpin runs the same clean-up. Only in the main
+    thread (where Python delivers signals), and only when the signal is not ignored."""
+    import signal
+    import threading
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+
+    def interrupt(signum: int, frame: object) -> None:
+        from panpin.errors import Interrupted
+
+        raise Interrupted(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        handler = signal.getsignal(signum)
+        if handler is not signal.SIG_IGN:
+            previous[signum] = handler
+            signal.signal(signum, interrupt)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    import signal
+
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the group, map PanpinError to its exit code, never print a traceback for one."""
+    previous = _handle_signals()
+    try:
+        _main(argv)
+    finally:
+        # For callers that run main() in their own process (tests, a wrapper): leave it as found.
+        _restore_signals(previous)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         # standalone_mode=False: click returns ctx.exit()'s code instead of calling sys.exit.
         rv = cli.main(args=argv, prog_name="panpin", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("panpin: aborted", err=True)
         sys.exit(130)
+    except KeyboardInterrupt as exc:
+        # Ctrl-C, SIGTERM (timeout, systemd) or SIGHUP: the change in progress has already gone
+        # through its clean-up (revert, unlock) on the way here.
+        import signal
+
+        signum = getattr(exc, "signum", signal.SIGINT)
+        click.echo(f"panpin: error: interrupted ({signal.Signals(signum).name})", err=True)
+        sys.exit(128 + int(signum))
     except click.ClickException as exc:
         from panpin.errors import EXIT_USAGE
 
