@@ -80,6 +80,14 @@ class HTTPStatusError(TransportError):
         self.status = status
 
 
+class DeviceTooSlow(TransportError):
+    """A whole answer took longer than the request deadline (headers and body): not retried."""
+
+
+class RunDeadline(PanpinError):
+    """The run's total deadline passed before panpin could send its next request (exit 1)."""
+
+
 class ServerUnavailable(HTTPStatusError):
     """HTTP 502/503/504: the management plane is busy or restarting; transient."""
 

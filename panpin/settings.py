@@ -82,6 +82,9 @@ class DeviceSettings:
     admin: str | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    # One request in all (headers and body), and one `run` in all (never inside a commit job).
+    request_timeout: float = 300.0
+    run_timeout: float = 1800.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     commit_poll: Backoff = field(default_factory=Backoff)
     log_poll: Backoff = field(default_factory=lambda: Backoff(deadline=300.0))
@@ -107,6 +110,7 @@ class DeviceSettings:
             insecure=self.insecure,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
+            request_deadline=self.request_timeout,
             retry=self.retry,
         )
 
@@ -234,7 +238,7 @@ def _device_from(
     timeouts = merged.get("timeouts") or {}
     if not isinstance(timeouts, dict):
         raise SettingsError(f"{where}.timeouts: expected a mapping")
-    _check_keys(f"{where}.timeouts", timeouts, {"connect", "read"})
+    _check_keys(f"{where}.timeouts", timeouts, {"connect", "read", "request", "run"})
     retry = _numbers(merged, "retry", _RETRY_KEYS, where)
     jobs = _numbers(merged, "jobs", _JOB_KEYS, where)
     poll = Backoff()
@@ -250,6 +254,8 @@ def _device_from(
             admin=_opt_str(merged, "admin", where),
             connect_timeout=float(timeouts.get("connect", 10.0)),
             read_timeout=float(timeouts.get("read", 120.0)),
+            request_timeout=float(timeouts.get("request", 300.0)),
+            run_timeout=float(timeouts.get("run", 1800.0)),
             retry=RetryPolicy(
                 attempts=int(retry.get("attempts", RetryPolicy.attempts)),
                 initial=retry.get("initial", RetryPolicy.initial),

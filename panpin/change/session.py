@@ -18,6 +18,7 @@ devices.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -331,11 +332,17 @@ class Session:
         applies when there is something to do. Errors are caught and returned in the result
         (``exit_code``), so a fleet run goes on with the next device.
         """
+        # The run's own deadline (`timeouts.run`): no new request after it, except to clean up
+        # and to follow a commit job to its end, which has a deadline of its own.
+        self.api.run_deadline = time.monotonic() + self.device.run_timeout
         try:
             with self.locked():
                 return self._run(policy, since=since, dry_run=dry_run)
         except errors.PanpinError as exc:
             return RunResult(self.device.name, "error", exc.exit_code, error=str(exc))
+        finally:
+            if self._api is not None:
+                self._api.run_deadline = None
 
     def _run(self, policy: Policy, *, since: str | None, dry_run: bool) -> RunResult:
         name = self.device.name

@@ -18,10 +18,14 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import sys
+import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +58,8 @@ class Connection:
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    # One request in all, headers and body (the read timeout is per socket read).
+    request_deadline: float = 300.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __repr__(self) -> str:
@@ -201,7 +207,35 @@ class NotSent(errors.ConnectError):
     """The connection failed before the request could reach the device."""
 
 
-class _FingerprintAdapter(HTTPAdapter):
+# The watchdog of the request a thread is making, so the connection that carries the request can
+# hand itself to it (the watchdog's timer runs on a thread of its own).
+_current = threading.local()
+
+
+class _TrackedConnection(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watchdog = getattr(_current, "watchdog", None)
+        if watchdog is not None:
+            watchdog.conn = self
+        super().request(*args, **kwargs)
+
+
+class _TrackedPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _TrackedConnection
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter, with connections a request's watchdog can find."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            **self.poolmanager.pool_classes_by_scheme,
+            "https": _TrackedPool,
+        }
+
+
+class _FingerprintAdapter(_Adapter):
     """Pins the device certificate by SHA-256 (urllib3 ``assert_fingerprint``) instead of a CA."""
 
     def __init__(self, fingerprint: str) -> None:
@@ -211,6 +245,38 @@ class _FingerprintAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["assert_fingerprint"] = self._fingerprint
         super().init_poolmanager(*args, **kwargs)
+
+
+class _Watchdog:
+    """Cuts off a request (headers and body) that outlives ``seconds`` in all.
+
+    The read timeout is per socket read; a device or path that trickles its answer would hold a
+    run (and the device's config lock) for ever. When the deadline passes, the connection in use
+    is shut down, the blocked read returns, and the request fails with :class:`DeviceTooSlow`.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self.conn: urllib3.connection.HTTPSConnection | None = None
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        _current.watchdog = self
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = getattr(self.conn, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if getattr(_current, "watchdog", None) is self:
+            _current.watchdog = None
 
 
 def normalise_fingerprint(value: str) -> str:
@@ -233,6 +299,7 @@ class XmlApi:
         self._session = requests.Session()
         self._session.headers["User-Agent"] = "panpin"
         self._session.trust_env = False  # no proxy or netrc surprises from the environment
+        self._session.mount("https://", _Adapter())
         if conn.fingerprint:
             fingerprint = normalise_fingerprint(conn.fingerprint)
             self._session.mount("https://", _FingerprintAdapter(fingerprint))
@@ -247,6 +314,12 @@ class XmlApi:
             self._session.verify = conn.ca_file if conn.ca_file else True
         self.request_count = 0
         self._persist = False
+        self._watchdogs: weakref.WeakKeyDictionary[requests.Response, _Watchdog] = (
+            weakref.WeakKeyDictionary()
+        )
+        # Set by a run (Session.run): no new request after it, except the clean-up and the
+        # following of a commit job (persisting()), which must never be cut short.
+        self.run_deadline: float | None = None
 
     def close(self) -> None:
         self._session.close()
@@ -276,37 +349,66 @@ class XmlApi:
         self.request_count += 1
         what = _describe(params)
         log.debug("POST %s %s", self.conn.url, what)
+        self._check_run_deadline(what)
+        headers = self._headers(with_key)
+        watchdog = _Watchdog(self.conn.request_deadline)
         with warnings.catch_warnings():
             # Our own warning for --insecure is printed once per client; urllib3's per-request
             # warning would only add noise to cron mail.
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            watchdog.start()
             try:
-                return self._session.post(
-                    self.conn.url,
-                    data=dict(params),
-                    headers=self._headers(with_key),
-                    timeout=(self.conn.connect_timeout, read_timeout),
-                    stream=True,
-                    allow_redirects=False,
-                )
-            except requests.exceptions.SSLError as exc:
-                raise errors.TLSError(_tls_message(self.conn, exc)) from None
-            except requests.exceptions.ConnectTimeout:
-                raise NotSent(f"{self.conn.host}: connection timed out ({what})") from None
-            except requests.exceptions.ConnectionError as exc:
-                if _never_connected(exc):
-                    raise NotSent(f"{self.conn.host}: cannot connect ({what})") from None
-                raise errors.ConnectError(
-                    f"{self.conn.host}: connection lost during {what}: {_root_cause(exc)}"
-                ) from None
-            except requests.exceptions.Timeout:
-                raise errors.ConnectError(
-                    f"{self.conn.host}: no answer within {read_timeout:g}s ({what})"
-                ) from None
-            except requests.exceptions.RequestException as exc:
-                raise errors.TransportError(
-                    f"{self.conn.host}: {what}: {_root_cause(exc)}"
-                ) from None
+                response = self._post(params, headers, read_timeout, what)
+                self._watchdogs[response] = watchdog
+                return response
+            except BaseException:
+                watchdog.stop()
+                if watchdog.fired:
+                    raise self._too_slow(what) from None
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _too_slow(self, what: str) -> errors.DeviceTooSlow:
+        return errors.DeviceTooSlow(
+            f"{self.conn.host}: no whole answer within {self.conn.request_deadline:g}s "
+            f"({what}); the device or the path to it is too slow"
+        )
+
+    def _close(self, response: requests.Response) -> None:
+        """Close a response and stop its watchdog."""
+        watchdog = self._watchdogs.pop(response, None)
+        if watchdog is not None:
+            watchdog.stop()
+        response.close()
+
+    def _post(
+        self, params: Mapping[str, str], headers: dict[str, str], read_timeout: float, what: str
+    ) -> requests.Response:
+        try:
+            return self._session.post(
+                self.conn.url,
+                data=dict(params),
+                headers=headers,
+                timeout=(self.conn.connect_timeout, read_timeout),
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise errors.TLSError(_tls_message(self.conn, exc)) from None
+        except requests.exceptions.ConnectTimeout:
+            raise NotSent(f"{self.conn.host}: connection timed out ({what})") from None
+        except requests.exceptions.ConnectionError as exc:
+            if _never_connected(exc):
+                raise NotSent(f"{self.conn.host}: cannot connect ({what})") from None
+            raise errors.ConnectError(
+                f"{self.conn.host}: connection lost during {what}: {_root_cause(exc)}"
+            ) from None
+        except requests.exceptions.Timeout:
+            raise errors.ConnectError(
+                f"{self.conn.host}: no answer within {read_timeout:g}s ({what})"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise errors.TransportError(f"{self.conn.host}: {what}: {_root_cause(exc)}") from None
 
     def _chunks(self, response: requests.Response) -> Iterator[bytes]:
         """The body as chunks; a connection lost mid-body is a (transient) ConnectError.
@@ -324,6 +426,9 @@ class XmlApi:
                     raise errors.ResponseError(f"response exceeds the {limit}-byte limit; refused")
                 yield chunk
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+            watchdog = self._watchdogs.get(response)
+            if watchdog is not None and watchdog.fired:
+                raise self._too_slow("reading the answer") from None
             raise errors.ConnectError(
                 f"{self.conn.host}: connection lost while reading the answer: {_root_cause(exc)}"
             ) from None
@@ -344,7 +449,7 @@ class XmlApi:
         try:
             body = self._read_body(response)
         finally:
-            response.close()
+            self._close(response)
         return self._interpret(body, response.status_code)
 
     def _interpret(self, body: bytes, http_status: int) -> ApiResponse:
@@ -358,6 +463,13 @@ class XmlApi:
             raise errors.HTTPStatusError(f"{self.conn.host}: HTTP {http_status}", http_status)
         root = parse_xml(body)
         return check_envelope(root, http_status if http_status != 200 else None)
+
+    def _check_run_deadline(self, what: str) -> None:
+        late = self.run_deadline is not None and time.monotonic() > self.run_deadline
+        if late and not self._persist:
+            raise errors.RunDeadline(
+                f"{self.conn.host}: the run's deadline has passed; not sending {what}"
+            )
 
     @contextmanager
     def persisting(self) -> Iterator[None]:
@@ -440,7 +552,7 @@ class XmlApi:
         try:
             yield self._chunks(response)
         finally:
-            response.close()
+            self._close(response)
 
     def _open(self, params: Mapping[str, str], timeout: float | None) -> requests.Response:
         for attempt in self._retrying(True):
@@ -450,7 +562,7 @@ class XmlApi:
                     try:
                         self._interpret(self._read_body(response), response.status_code)
                     finally:
-                        response.close()
+                        self._close(response)
                 return response
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 

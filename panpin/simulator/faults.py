@@ -8,6 +8,10 @@ the next ``times`` matches (``None`` = every one). Kinds:
                      restarting web server would
 ``reset``            close the TCP connection without answering (RST)
 ``delay``            sleep ``seconds``, then answer normally
+``hold_answer``      carry the request out, then sleep ``seconds`` before answering (the device
+                     has done the work; the client is still waiting when it is stopped)
+``drip``             answer one byte every ``seconds``, headers included: a device (or a path)
+                     so slow that no single read times out
 ``session_timeout``  ``<response status="error" code="22">`` ``Session timed out``
 ``job_stuck``        the job this request creates stays ACT forever
 ``commit_fail``      the commit job this request creates ends FIN/FAIL with ``lines``

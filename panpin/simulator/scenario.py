@@ -180,6 +180,8 @@ FAULT_KINDS = (
     "http_status",
     "reset",
     "delay",
+    "hold_answer",
+    "drip",
     "session_timeout",
     "job_stuck",
     "commit_fail",

@@ -221,9 +221,15 @@ class Handler(BaseHTTPRequestHandler):
         job_faults: list[Fault] = []
         terminal: Fault | None = None
         cut = False
+        hold = 0.0
+        drip: float | None = None
         for fault in fired:
             if fault.kind == "cut":
                 cut = True  # the request is handled; its answer is cut off half-way
+            elif fault.kind == "hold_answer":
+                hold += fault.seconds
+            elif fault.kind == "drip":
+                drip = fault.seconds
             elif fault.kind == "delay":
                 time.sleep(fault.seconds)
             elif fault.kind == "lock_by":
@@ -276,7 +282,27 @@ class Handler(BaseHTTPRequestHandler):
         if cut:
             self._send_cut(resp)
             return
+        if hold:
+            time.sleep(hold)
+        if drip is not None:
+            self._send_drip(resp, drip)
+            return
         self._send(resp.http_status, resp.body, resp.content_type)
+
+    def _send_drip(self, resp: ApiResponse, interval: float) -> None:
+        """The whole answer, status line and headers included, one byte every ``interval``."""
+        head = (
+            f"HTTP/1.1 {resp.http_status} OK\r\nContent-Type: {resp.content_type}\r\n"
+            f"Content-Length: {len(resp.body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        self.close_connection = True
+        # Ends early when the client gives up (the write fails) or the simulator stops (it shuts
+        # the connection down).
+        with contextlib.suppress(OSError):
+            for byte in head + resp.body:
+                self.wfile.write(bytes((byte,)))
+                self.wfile.flush()
+                time.sleep(interval)
 
     def _send_cut(self, resp: ApiResponse) -> None:
         """Headers for the whole answer, half of its body, then a TCP RST: a connection lost

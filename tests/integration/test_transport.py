@@ -238,3 +238,35 @@ def test_insecure_warns_every_time(sim: Simulator, capsys: pytest.CaptureFixture
             api.op(INFO)
     err = capsys.readouterr().err
     assert err.count("TLS verification is disabled") == 2
+
+
+def test_an_answer_that_trickles_is_cut_at_the_request_deadline(sim: Simulator) -> None:
+    # One byte every 20 ms: no single read ever waits long enough for the read timeout (5 s),
+    # but the whole answer (some 700 bytes) would take ~14 s. The request deadline ends it.
+    sim.faults.add("drip", match={"type": "op"}, seconds=0.02, times=None)
+    with client(sim, request_deadline=0.5) as api, pytest.raises(errors.DeviceTooSlow) as caught:
+        api.op(INFO)
+    assert "within 0.5s" in str(caught.value)
+    # Too slow is not a blip: the request is not sent again.
+    assert len(sim.requests) == 1
+    sim.faults.clear()
+    with client(sim, request_deadline=0.5) as api:
+        assert api.op(INFO).root.findtext("result/system/hostname") == "pa-branch-01"
+
+
+def test_a_trickle_within_the_deadline_is_read_whole(sim: Simulator) -> None:
+    sim.faults.add("drip", match={"type": "op"}, seconds=0.0005, times=1)
+    with client(sim, request_deadline=30.0) as api:
+        assert api.op(INFO).root.findtext("result/system/hostname") == "pa-branch-01"
+    assert sim.requests[0].faults == ("drip",)
+
+
+def test_the_run_deadline_stops_new_requests_but_not_the_clean_up(sim: Simulator) -> None:
+    with client(sim) as api:
+        api.run_deadline = 0.0  # long past
+        with pytest.raises(errors.RunDeadline):
+            api.op(INFO)
+        assert sim.requests == []  # refused before anything was sent
+        with api.persisting():  # a revert, a commit job's polls, the verification
+            api.op(INFO)
+    assert len(sim.requests) == 1
