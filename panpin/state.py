@@ -204,7 +204,7 @@ class StateDB:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implied.
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except sqlite3.Error as exc:
-            raise errors.SettingsError(f"state database {self.path}: {exc}") from None
+            raise errors.StateError(f"state database {self.path}: {exc}") from None
         if created:
             os.chmod(self.path, 0o600)
         db.execute("PRAGMA busy_timeout = 30000")
@@ -241,7 +241,7 @@ class StateDB:
                 db.execute("ROLLBACK")
             finally:
                 db.close()
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, errors.StateError) as exc:
             raise errors.SettingsError(f"state database {self.path}: cannot write: {exc}") from None
 
     @contextmanager
@@ -303,7 +303,7 @@ class StateDB:
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise errors.SettingsError(f"state database {self.path}: {exc}") from None
+            raise errors.StateError(f"state database {self.path}: {exc}") from None
         finally:
             db.close()
         self._ready.add(component)

@@ -419,7 +419,13 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         # and would otherwise fail after the device is locked and changed.
         ctx.journal.check_writable()
     comment = f"panpin {plan.change_id}" + (f" run={ctx.run_tag}" if ctx.run_tag else "")
-    take_lock(api, location, comment, admin=admin, tag=ctx.run_tag)
+    try:
+        take_lock(api, location, comment, admin=admin, tag=ctx.run_tag)
+    except (errors.TransportError, errors.ResponseError, KeyboardInterrupt):
+        # The answer was lost, not refused: the device may have given us the lock.
+        ctx.locked = True
+        ctx.unlock()
+        raise
     ctx.locked = True
     # Everything after the lock runs inside this block, so no way out (an error, a state
     # database failure, SIGTERM) leaves panpin's lock on the device.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -225,21 +225,29 @@ def main(argv: list[str] | None = None) -> None:
         _restore_signals(previous)
 
 
+def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C, SIGTERM (timeout, systemd) or SIGHUP: the change in progress has already gone
+    through its clean-up (revert, unlock) on the way here. Exit 128 + the signal's number."""
+    import signal
+
+    signum = getattr(exc, "signum", signal.SIGINT)
+    click.echo(f"panpin: error: interrupted ({signal.Signals(signum).name})", err=True)
+    sys.exit(128 + int(signum))
+
+
 def _main(argv: list[str] | None) -> None:
     try:
         # standalone_mode=False: click returns ctx.exit()'s code instead of calling sys.exit.
         rv = cli.main(args=argv, prog_name="panpin", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns a KeyboardInterrupt (ours for SIGTERM/SIGHUP too) into Abort.
+        cause = exc.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            _interrupted(cause)
         click.echo("panpin: aborted", err=True)
         sys.exit(130)
     except KeyboardInterrupt as exc:
-        # Ctrl-C, SIGTERM (timeout, systemd) or SIGHUP: the change in progress has already gone
-        # through its clean-up (revert, unlock) on the way here.
-        import signal
-
-        signum = getattr(exc, "signum", signal.SIGINT)
-        click.echo(f"panpin: error: interrupted ({signal.Signals(signum).name})", err=True)
-        sys.exit(128 + int(signum))
+        _interrupted(exc)
     except click.ClickException as exc:
         from panpin.errors import EXIT_USAGE
 

@@ -214,10 +214,12 @@ _current = threading.local()
 
 class _TrackedConnection(urllib3.connection.HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
         watchdog = getattr(_current, "watchdog", None)
         if watchdog is not None:
-            watchdog.conn = self
-        super().request(*args, **kwargs)
+            # The socket itself, not the connection: for an answer that closes the connection,
+            # http.client hands the socket to the response and forgets it.
+            watchdog.sock = self.sock
 
 
 class _TrackedPool(urllib3.connectionpool.HTTPSConnectionPool):
@@ -258,7 +260,7 @@ class _Watchdog:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.fired = False
-        self.conn: urllib3.connection.HTTPSConnection | None = None
+        self.sock: socket.socket | None = None
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
 
@@ -268,10 +270,12 @@ class _Watchdog:
 
     def _fire(self) -> None:
         self.fired = True
-        sock = getattr(self.conn, "sock", None)
+        sock = self.sock
         if sock is not None:
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                # socket.socket's own shutdown, under TLS too: it ends the blocked read at the
+                # OS level without unwrapping TLS under the reading thread's feet.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     def stop(self) -> None:
         self._timer.cancel()
@@ -425,6 +429,10 @@ class XmlApi:
                 if size > limit:
                     raise errors.ResponseError(f"response exceeds the {limit}-byte limit; refused")
                 yield chunk
+            watchdog = self._watchdogs.get(response)
+            if watchdog is not None and watchdog.fired:
+                # The cut connection can also look like an ordinary (short) end of the body.
+                raise self._too_slow("reading the answer")
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             watchdog = self._watchdogs.get(response)
             if watchdog is not None and watchdog.fired:

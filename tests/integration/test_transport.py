@@ -240,17 +240,22 @@ def test_insecure_warns_every_time(sim: Simulator, capsys: pytest.CaptureFixture
     assert err.count("TLS verification is disabled") == 2
 
 
-def test_an_answer_that_trickles_is_cut_at_the_request_deadline(sim: Simulator) -> None:
+@pytest.mark.parametrize("deadline", [0.5, 3.0], ids=["in-the-headers", "in-the-body"])
+def test_an_answer_that_trickles_is_cut_at_the_request_deadline(
+    sim: Simulator, deadline: float
+) -> None:
     # One byte every 20 ms: no single read ever waits long enough for the read timeout (5 s),
-    # but the whole answer (some 700 bytes) would take ~14 s. The request deadline ends it.
+    # but the whole answer (some 700 bytes, headers ~100) would take ~14 s. The request
+    # deadline ends it, whether it falls while the headers or the body arrive.
     sim.faults.add("drip", match={"type": "op"}, seconds=0.02, times=None)
-    with client(sim, request_deadline=0.5) as api, pytest.raises(errors.DeviceTooSlow) as caught:
+    api = client(sim, request_deadline=deadline)
+    with api, pytest.raises(errors.DeviceTooSlow) as caught:
         api.op(INFO)
-    assert "within 0.5s" in str(caught.value)
+    assert f"within {deadline:g}s" in str(caught.value)
     # Too slow is not a blip: the request is not sent again.
     assert len(sim.requests) == 1
     sim.faults.clear()
-    with client(sim, request_deadline=0.5) as api:
+    with client(sim, request_deadline=deadline) as api:
         assert api.op(INFO).root.findtext("result/system/hostname") == "pa-branch-01"
 
 

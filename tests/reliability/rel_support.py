@@ -65,10 +65,16 @@ class Timing:
     poll_maximum: float
     commit_timeout: float
     log_timeout: float
+    # A whole answer, headers and body; shorter than a dripping answer takes (SLOW_DRIP_SECONDS).
+    request_timeout: float = 3.0
 
     def device_config(self) -> dict[str, Any]:
         return {
-            "timeouts": {"connect": self.connect_timeout, "read": self.read_timeout},
+            "timeouts": {
+                "connect": self.connect_timeout,
+                "read": self.read_timeout,
+                "request": self.request_timeout,
+            },
             "retry_deadline": self.retry_deadline,
             "retry": {
                 "attempts": self.retry_attempts,
@@ -128,6 +134,10 @@ RESTART_REQUESTS = 2
 HANG_SECONDS = 3600.0
 # The request a SIGKILL interrupts is held this long, then processed as the device would.
 KILL_HOLD_SECONDS = 1.0
+# A SIGTERM arrives while the device has done the step's request and holds back its answer.
+TERM_HOLD_SECONDS = 2.0
+# "A slow device": its answer comes one byte per this many seconds (hundreds of bytes in all).
+SLOW_DRIP_SECONDS = 0.02
 
 
 # --- the matrix ------------------------------------------------------------------------------
@@ -168,6 +178,7 @@ class FaultKind:
 
 
 ALL_STEPS = tuple(s.key for s in STEPS)
+AFTER_LOCK = ("lock", "set", "commit", "job_poll", "verify", "unlock")
 FAULTS: tuple[FaultKind, ...] = (
     FaultKind("http500", "HTTP 500", ALL_STEPS),
     FaultKind("http502", "HTTP 502", ALL_STEPS),
@@ -181,8 +192,13 @@ FAULTS: tuple[FaultKind, ...] = (
     FaultKind("lock_by", "config lock taken by another admin", ALL_STEPS),
     FaultKind("commit_lock_by", "commit lock taken by another admin", ALL_STEPS),
     FaultKind("restart", "device restart", ALL_STEPS),
+    FaultKind("slow", "slow device (one byte at a time)", ALL_STEPS),
+    FaultKind("state_fail", "state database fails", AFTER_LOCK),
     FaultKind("sigkill", "SIGKILL", ALL_STEPS),
+    FaultKind("sigterm", "SIGTERM", ALL_STEPS),
 )
+# The faults a test sends to a panpin process rather than arming in the simulator.
+SIGNAL_FAULTS = ("sigkill", "sigterm")
 FAULT_BY_KEY = {f.key: f for f in FAULTS}
 
 # SIGKILL costs a process start per cell: the fast mode kills at the steps where a dead run leaves
@@ -197,7 +213,7 @@ def cells() -> list[tuple[str, str]]:
         for step in STEPS:
             if step.key not in fault.steps:
                 continue
-            if fault.key == "sigkill" and not FULL and step.key not in FAST_SIGKILL_STEPS:
+            if fault.key in SIGNAL_FAULTS and not FULL and step.key not in FAST_SIGKILL_STEPS:
                 continue
             out.append((step.key, fault.key))
     return out
@@ -230,6 +246,27 @@ def allowed_exits(step: str, fault: str) -> frozenset[int]:
         return frozenset({4})
     if fault == "lock_by":
         return frozenset({5}) if step in BEFORE_WRITE else frozenset({0})
+    if fault == "slow":
+        # Cut at the request deadline and not retried (too slow is no blip). The device did
+        # the work: a lock taken is released, a write reverted, a commit settled by the
+        # running list; clean-up reads and job polls are asked again.
+        if step in BEFORE_WRITE:
+            return frozenset({1})
+        return frozenset({4}) if step == "set" else frozenset({0})
+    if fault == "state_fail":
+        # At the lock nothing is written yet: exit 1, device untouched. Later the change goes
+        # on to its verified end and then says the journal missed it (6).
+        if step == "lock":
+            return frozenset({1})
+        return frozenset({0}) if step == "unlock" else frozenset({6})
+    if fault == "sigterm":
+        if step in BEFORE_WRITE:
+            return frozenset({143})
+        if step == "set":
+            return frozenset({4})  # reverted on the way out
+        if step in ("commit", "job_poll"):
+            return frozenset({6})  # never reverted under a commit; the next run settles it
+        return frozenset({143})
     if fault == "commit_lock_by":
         # A commit lock bites at the commit, after panpin wrote: reverted, then busy.
         return frozenset({0}) if step in ("job_poll", "verify", "unlock") else frozenset({5})
@@ -246,6 +283,11 @@ def arm(sim: Simulator, step: Step, fault: str, restart_after: int) -> Fault:
         return at_step("http_status", status=int(fault[4:]))
     if fault == "outage":
         return at_step("http_status", times=None, status=503)
+    if fault == "slow":
+        return at_step("drip", seconds=SLOW_DRIP_SECONDS)
+    if fault == "state_fail":
+        # The database breaks while the step's request is at the device (see break_state).
+        return at_step("hold_answer", seconds=0.3)
     if fault == "reset":
         return at_step("reset")
     if fault == "read_timeout":
@@ -585,3 +627,25 @@ def count_retries(messages: list[str], requests: list[RecordedRequest]) -> int:
         and any(x.params == r.params for x in requests[i + 1 :])
     )
     return max(logged, seen)
+
+
+def break_state(state_db: Path) -> Path:
+    """The state database fails (a disk gone, a damaged file): a folder where the file was.
+
+    Returns where the file went; :func:`mend_state` puts it back, as a person would.
+    """
+    away = state_db.with_name(state_db.name + ".away")
+    away.mkdir()
+    for suffix in ("", "-wal", "-shm"):
+        part = state_db.with_name(state_db.name + suffix)
+        if part.exists():
+            part.rename(away / part.name)
+    state_db.mkdir()
+    return away
+
+
+def mend_state(state_db: Path, away: Path) -> None:
+    state_db.rmdir()
+    for part in away.iterdir():
+        part.rename(state_db.with_name(part.name))
+    away.rmdir()

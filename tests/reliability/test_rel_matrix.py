@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,18 +28,22 @@ from rel_support import (
     OTHER_ADMIN,
     PANPIN_BIN,
     REPEAT,
+    SIGNAL_FAULTS,
     STEP_BY_KEY,
+    TERM_HOLD_SECONDS,
     DeviceState,
     Reference,
     Row,
     allowed_exits,
     arm,
+    break_state,
     cells,
     classify,
     count_retries,
     entries_lost,
     finish_stuck_jobs,
     journal_results,
+    mend_state,
     observe,
     pending_lost,
     record_row,
@@ -56,7 +61,13 @@ from panpin.simulator import Simulator
 FAULT_CELLS = [
     pytest.param(step, fault, n, id=f"{fault}-at-{step}" + (f"-{n}" if REPEAT > 1 else ""))
     for step, fault in cells()
-    if fault != "sigkill"
+    if fault not in SIGNAL_FAULTS
+    for n in range(REPEAT)
+]
+TERM_CELLS = [
+    pytest.param(step, n, id=f"sigterm-at-{step}" + (f"-{n}" if REPEAT > 1 else ""))
+    for step, fault in cells()
+    if fault == "sigterm"
     for n in range(REPEAT)
 ]
 KILL_CELLS = [
@@ -134,9 +145,24 @@ def test_fault_at_step(
     caplog.set_level(logging.INFO, logger="panpin")
     caplog.clear()
 
+    broken: list[Path] = []
+    breaker: threading.Thread | None = None
+    if fault == "state_fail":
+
+        def break_at_step() -> None:
+            wait_until(lambda: armed.fired >= 1, 60, "the step")
+            broken.append(break_state(state_db))
+
+        breaker = threading.Thread(target=break_at_step, daemon=True)
+        breaker.start()
+
     started = time.monotonic()
     result = run_cli(*args, env=env)
     seconds = time.monotonic() - started
+    if breaker is not None:
+        breaker.join(timeout=60)
+        assert broken, "the state database was never broken: the cell tested nothing"
+        mend_state(state_db, broken[0])  # as a person would, before the next run
     retries = count_retries([r.getMessage() for r in caplog.records], sim.requests)
     after = observe(sim)
     state = classify(after, prior, state_db)
@@ -196,6 +222,93 @@ def _subprocess_env(key: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANPIN_")}
     env["PANPIN_API_KEY"] = key
     return env
+
+
+@pytest.mark.parametrize(("step", "repeat"), TERM_CELLS)
+def test_sigterm_at_step(
+    step: str,
+    repeat: int,
+    sim: Simulator,
+    ref: Reference,
+    tmp_path: Path,
+    run_cli: RunCli,
+) -> None:
+    """SIGTERM (what `timeout` and systemd send) while the device holds the step's answer: the
+    run cleans up on its way out, so no lock of panpin's is left, without waiting for the next."""
+    the_step = STEP_BY_KEY[step]
+    prior = observe(sim)
+    state_db = tmp_path / "state.db"
+    args = ["--config", str(write_config(tmp_path, sim)), "--device", "sim", *run_args()]
+    hold = sim.faults.add(
+        "hold_answer",
+        match=dict(the_step.match),
+        after=the_step.after,
+        times=1,
+        seconds=TERM_HOLD_SECONDS,
+    )
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [str(PANPIN_BIN), *args],
+        env=_subprocess_env(sim.api_key),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    row = Row(
+        step=step,
+        fault="sigterm",
+        repeat=repeat,
+        exit_code=None,
+        allowed=sorted(allowed_exits(step, "sigterm")),
+        retries=0,
+        fault_fired=0,
+        state="?",
+        leftovers=False,
+        locks_leaked=0,
+        entries_lost=0,
+        pending_lost=0,
+        recovery_exit=-1,
+        recovered=False,
+        runs=1,
+        seconds=0.0,
+    )
+    try:
+        wait_until(lambda: hold.fired >= 1 or proc.poll() is not None, 60, "the step")
+        assert proc.poll() is None, f"panpin ended before the step: {proc.communicate()[1]!r}"
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        row.exit_code = proc.returncode
+        row.seconds = round(time.monotonic() - started, 3)
+        row.fault_fired = hold.fired
+        row.message = (err.strip().splitlines() or [""])[-1][:300]
+        wait_until(lambda: not observe(sim).commit_running, 30, "the commit job")
+        after = observe(sim)
+        row.state = classify(after, prior, state_db)
+        row.leftovers = after.leftovers
+        row.locks_leaked = after.panpin_locks
+        row.pending_lost = pending_lost(prior, after)
+        row.journal = journal_results(state_db)
+        assert proc.returncode in row.allowed, f"exit {proc.returncode}: {err}"
+        assert "Traceback" not in err
+        assert row.state in ("prior", "planned")
+        if proc.returncode in (4, 143) and step not in ("verify", "unlock"):
+            assert row.state == "prior", f"exit {proc.returncode} but the list changed"
+        assert not after.leftovers, "panpin's edits were left in the candidate"
+        # The point of the cell: the dying run released its own lock.
+        assert after.panpin_locks == 0, "SIGTERM left panpin's lock on the device"
+        _invariants(
+            "after SIGTERM", after, prior, set(ref.removed) if row.state == "planned" else set()
+        )
+        row.recovery_exit, _ = _recover(
+            sim, run_cli, args, {"PANPIN_API_KEY": sim.api_key}, prior, ref, state_db
+        )
+        row.recovered = True
+        row.runs = 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        record_row(row)
 
 
 @pytest.mark.parametrize(("step", "repeat"), KILL_CELLS)
