@@ -258,6 +258,11 @@ class Device:
     def now_str(self) -> str:
         return flt.format_time(self.now())
 
+    def clock_forward(self, seconds: int) -> None:
+        """Move the device clock ahead (tests pretend time passed without waiting for it)."""
+        with self.lock:
+            self._clock_base += seconds
+
     # ---- admins and keys ---------------------------------------------------------------------
 
     def _install_key(self, admin: str, key: str) -> None:
@@ -424,6 +429,27 @@ class Device:
         snapshot = copy.deepcopy(self.candidate)
         cfg.strip_marks_inplace(snapshot)
         self.saved[name] = snapshot
+
+    # ---- injected faults (lock_by, pending_by) -----------------------------------------------
+
+    def inject_config_lock(self, admin: str, scope: str) -> None:
+        """Another admin takes the config lock for ``scope`` unless someone already holds it."""
+        with self.lock:
+            if scope not in self.config_locks:
+                self.config_locks[scope] = Lock(admin, scope, "fault", self.now_str())
+
+    def inject_pending_change(
+        self, admin: str, xpath: str | None = None, element: str | None = None
+    ) -> None:
+        """Another admin makes a candidate change (by default a new address object, named
+        after a counter so that repeated faults add distinct changes); ConfigError if refused."""
+        with self.lock:
+            n = len(self.journal) + self._next_seq
+            element = element or (
+                f"<entry name='{admin}-change-{n}'><ip-netmask>192.0.2.{n % 250 + 1}/32"
+                "</ip-netmask></entry>"
+            )
+            self.config_write(admin, "set", xpath or "/config/shared/address", element)
 
     # ---- locks -------------------------------------------------------------------------------
 

@@ -197,7 +197,7 @@ def test_show_jobs_all_lists_commit_jobs(client: Client) -> None:
 def test_device_clock_advances(sim: Simulator, client: Client) -> None:
     first = client.op("<show><clock/></show>").findtext("./result")
     assert first == "Thu Nov 26 09:30:00 UTC 2026\n"
-    sim.device._mono0 -= 65  # pretend 65 seconds passed
+    sim.device.clock_forward(65)  # pretend 65 seconds passed
     assert client.op("<show><clock/></show>").findtext("./result").startswith("Thu Nov 26 09:31:05")
 
 
