@@ -30,7 +30,7 @@ from panpin.simulator import config as cfg
 from panpin.simulator.api import Api, ApiRequest, ApiResponse
 from panpin.simulator.device import Device
 from panpin.simulator.faults import JOB_KINDS, Fault, FaultSet, RecordedRequest, RequestLog
-from panpin.simulator.xmlutil import error, http_error
+from panpin.simulator.xmlutil import XmlInputError, error, http_error, parse_document
 
 log = logging.getLogger("panpin.simulator")
 
@@ -110,6 +110,39 @@ def _redact(params: dict[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k in _SECRET_PARAMS else v) for k, v in params.items()}
 
 
+def _tag_path(xml_text: str) -> str:
+    """An op/commit command as its element names only (``show jobs id``): the values inside a
+    command may be secrets, its element names are not."""
+    try:
+        root = parse_document(xml_text)
+    except XmlInputError:
+        return "(not XML)"
+    words = [str(root.tag)]
+    node = root
+    while len(node) and len(words) < 8:
+        node = node[0]
+        if isinstance(node.tag, str):
+            words.append(node.tag)
+    return " ".join(words)
+
+
+def summarize(params: dict[str, str]) -> str:
+    """One line saying what a request asked for, for the ``-v`` log. Never a key or password:
+    only the parameters named here are shown, and commands as element names."""
+    parts = []
+    for name in ("type", "action", "log-type", "job-id", "user", "target", "vsys"):
+        if name in params:
+            parts.append(f"{name}={params[name][:40]}")
+    for name in ("cmd",):
+        if name in params:
+            parts.append(f'{name}="{_tag_path(params[name])}"')
+    for name in ("xpath", "query"):
+        if name in params:
+            value = params[name]
+            parts.append(f"{name}={value[:100]}{'...' if len(value) > 100 else ''}")
+    return " ".join(parts) or "(no type)"
+
+
 def _parse_multipart(content_type: str, body: bytes) -> list[tuple[str, str]]:
     """Fields of a multipart/form-data body (pan-python uses it for file imports)."""
     msg = BytesParser(policy=HTTP).parsebytes(
@@ -133,6 +166,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return "PanWeb Server/ -"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Each /api/ request gets one summary line from _dispatch instead (method, what was
+        # asked, answer); http.server's access line would repeat it.
+        pass
 
     def log_message(self, format: str, *args: Any) -> None:
         # A client that sends the key or a password in the URL must not see it in our log either.
@@ -279,6 +317,14 @@ class Handler(BaseHTTPRequestHandler):
                 admin=resp.admin if resp is not None else None,
                 faults=tuple(f.kind for f in fired),
             )
+        )
+        log.debug(
+            "%s %s -> %s",
+            method,
+            summarize(params),
+            "connection reset"
+            if resp is None
+            else f"HTTP {resp.http_status} {pan_status or '-'}{f' code {pan_code}' if pan_code else ''}",
         )
         if resp is None:
             self._reset()

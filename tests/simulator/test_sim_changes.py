@@ -191,7 +191,10 @@ def test_show_jobs_all_lists_commit_jobs(client: Client) -> None:
     client.set(LIST, ENTRY.format(n="a.example"))
     jid = client.commit_partial().findtext("./result/job")
     reply = client.op("<show><jobs><all/></jobs></show>")
-    assert [j.findtext("id") for j in reply.findall("./result/job")] == [jid]
+    # Newest first, down to the auto-commit the device ran when it booted.
+    jobs = reply.findall("./result/job")
+    assert [j.findtext("id") for j in jobs] == [jid, "1"]
+    assert jobs[1].findtext("type") == "AutoCom"
 
 
 def test_device_clock_advances(sim: Simulator, client: Client) -> None:
