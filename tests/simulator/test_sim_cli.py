@@ -87,8 +87,16 @@ def _serve_via_panpin(tmp_path: Path, *args: str) -> tuple[str, str]:
     """Run ``panpin simulator serve ARGS`` (the top-level CLI configures logging first), make
     one request with the key, stop it; its stderr and the key."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from panpin.cli import main; main()", "simulator", "serve"]
-        + ["--workdir", str(tmp_path), *args],
+        [
+            sys.executable,
+            "-c",
+            "from panpin.cli import main; main()",
+            "simulator",
+            "serve",
+            "--workdir",
+            str(tmp_path),
+            *args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -360,7 +360,7 @@ def test_show_high_availability_panorama_pair_and_unreachable_peer(tmp_path: Pat
 
 
 def test_ha_states_are_checked_per_mode() -> None:
-    with pytest.raises(ScenarioError, match="device.ha.local_state"):
+    with pytest.raises(ScenarioError, match=r"device\.ha\.local_state"):
         scenario_from_dict(
             {
                 "admins": [{"name": "a", "password": "p"}],
