@@ -22,6 +22,7 @@ from panpin.simulator.filter import FilterError
 from panpin.simulator.logs import ExpectedHost, LogStore, expected_counts, pinning_error
 from panpin.simulator.scenario import (
     FAULT_KINDS,
+    HaSpec,
     Scenario,
     ScenarioError,
     bundled_scenarios,
@@ -37,6 +38,7 @@ __all__ = [
     "Fault",
     "FaultSet",
     "FilterError",
+    "HaSpec",
     "LogStore",
     "RecordedRequest",
     "Scenario",

@@ -16,15 +16,18 @@ from lxml import etree
 
 from panpin.simulator import config as cfg
 from panpin.simulator import filter as flt
+from panpin.simulator import opstate
 from panpin.simulator.device import (
     DEFAULT_COMMIT_FAIL_LINES,
     MSG_COMMIT_IN_PROGRESS,
     MSG_NO_CHANGES,
+    ConfigChange,
     Device,
     DeviceError,
     Job,
     Lock,
     LogJob,
+    MultiConfigError,
     PushResult,
 )
 from panpin.simulator.faults import Fault
@@ -62,6 +65,9 @@ LOG_TYPES = frozenset(
         "sctp",
         "decryption",
     }
+)
+CONFIG_ACTIONS = frozenset(
+    {"get", "show", "set", "edit", "delete", "rename", "clone", "move", "multi-config"}
 )
 INVALID_CREDENTIAL = "Invalid Credential"  # newer keygen/key wording (docs/panos-api.md: transport)
 
@@ -181,17 +187,23 @@ class Api:
 
     def config(self, req: ApiRequest, admin: str) -> ApiResponse:
         dev = self.device
-        action = req.params.get("action")
-        xpath = req.params.get("xpath")
+        params = req.params
+        action = params.get("action")
+        xpath = params.get("xpath")
         if action is None:
             return bad_request('Missing value for parameter "action".')
-        if action not in ("get", "show", "set", "edit", "delete"):
+        if action not in CONFIG_ACTIONS:
             return bad_request(f'Illegal value for parameter "action" [{action}].')
+        if action == "show" and xpath is None:
+            # PAN-OS answers the whole running config (what panos_facts' config subset reads).
+            return ok(response("success", None, f"<result>{tostring(dev.running)}</result>"))
+        if action == "multi-config":
+            return self._multi_config(req, admin)
         if xpath is None:
             return bad_request('Missing value for parameter "xpath".')
         try:
             if action == "get":
-                nodes = cfg.select(dev.candidate, xpath)
+                nodes = cfg.select_for_read(dev.candidate, xpath)
                 if not nodes:
                     return ok(response("success", 7, "<result/>"))
                 inner = "".join(tostring(n) for n in nodes)
@@ -203,7 +215,7 @@ class Api:
                     )
                 )
             if action == "show":
-                nodes = cfg.select(dev.running, xpath)
+                nodes = cfg.select_for_read(dev.running, xpath)
                 if not nodes:
                     return ok(error("No such node"))
                 return ok(
@@ -213,12 +225,77 @@ class Api:
                         "<result>" + "".join(tostring(n) for n in nodes) + "</result>",
                     )
                 )
-            dev.config_write(admin, action, xpath, req.params.get("element"))
+            dev.config_change(
+                admin,
+                ConfigChange(
+                    action,
+                    xpath,
+                    params.get("element"),
+                    newname=params.get("newname"),
+                    source=params.get("from"),
+                    where=params.get("where"),
+                    dst=params.get("dst"),
+                ),
+            )
         except cfg.ConfigError as exc:
             if exc.code == 400:
                 return bad_request(exc.lines[0])
             return ok(error(exc.lines, exc.code, use_cdata=exc.cdata))
         return ok(response("success", 20, "<msg>command succeeded</msg>"))
+
+    def _multi_config(self, req: ApiRequest, admin: str) -> ApiResponse:
+        """``action=multi-config``: one nested ``<response id=..>`` per action (pan-python reads
+        them as ``status="..." code="..." id="..." <first line>``)."""
+        element = req.params.get("element")
+        if element is None:
+            return bad_request('Missing value for parameter "element".')
+        strict_text = req.params.get("strict-transactional", "no")
+        if strict_text not in ("yes", "no"):
+            return bad_request(
+                f'Illegal value for parameter "strict-transactional" [{strict_text}].'
+            )
+        try:
+            root = parse_document(element)
+        except XmlInputError:
+            return ok(response("error", 18, "<msg>Malformed Request</msg>"))
+        if root.tag != "multi-config":
+            return ok(error([f" {root.tag}  is unexpected"], 17, use_cdata=True))
+        changes = []
+        for node in root:
+            if not isinstance(node.tag, str):
+                continue
+            inner = "".join(tostring(c) for c in node) or None
+            changes.append(
+                ConfigChange(
+                    str(node.tag),
+                    node.get("xpath"),
+                    inner,
+                    newname=node.get("newname"),
+                    source=node.get("from"),
+                    where=node.get("where"),
+                    dst=node.get("dst"),
+                    id=node.get("id"),
+                )
+            )
+        try:
+            self.device.multi_config(admin, changes, strict=strict_text == "yes")
+        except DeviceError as exc:
+            return ok(error(exc.lines, exc.code))
+        except MultiConfigError as exc:
+            # Reference unsure whether PAN-OS lists the actions before the failed one (they
+            # are rolled back); the simulator answers with the failed action alone.
+            code = exc.error.code if exc.error.code != 400 else 17
+            id_attr = _id_attr(exc.action_id)
+            code_attr = f' code="{code}"' if code is not None else ""
+            lines = msg_lines(exc.error.lines, use_cdata=exc.error.cdata)
+            nested = f'<response status="error"{code_attr}{id_attr}>{lines}</response>'
+            return ok(response("error", code, nested))
+        nested = "".join(
+            f'<response status="success" code="20"{_id_attr(c.id)}>'
+            "<msg>command succeeded</msg></response>"
+            for c in changes
+        )
+        return ok(response("success", 20, nested))
 
     # ---- type=op -----------------------------------------------------------------------------
 
@@ -268,6 +345,17 @@ class Api:
                 return self._show_config(first)
             if sub == "admins":
                 return self._show_admins(admin)
+            if sub == "interface" and not len(first) and (first.text or "").strip():
+                return opstate.show_interface(dev, (first.text or "").strip())
+            if sub == "high-availability" and len(first) and first[0].tag in ("state", "all"):
+                return opstate.show_high_availability(dev)
+            if sub == "session" and len(first) and not dev.is_panorama:
+                if first[0].tag == "info":
+                    return opstate.show_session_info(dev)
+                if first[0].tag == "meter":
+                    return opstate.show_session_meter(dev)
+            if sub == "routing" and len(first) and first[0].tag == "route" and not dev.is_panorama:
+                return opstate.show_routing_route(dev)
             return None
         if root.tag == "request" and sub in ("config-lock", "commit-lock") and len(first):
             what = first[0]
@@ -292,6 +380,12 @@ class Api:
             # without one; real devices send status="success".
             return response(
                 "success", None, f"<result>{'yes' if dev.has_pending() else 'no'}</result>"
+            )
+        if root.tag == "check" and sub == "full-commit-required":
+            # Same shape as pending-changes; yes after loading a named config (pan-os-upgrade-assurance
+            # reads it as yes/no).
+            return response(
+                "success", None, f"<result>{'yes' if dev.full_commit_required else 'no'}</result>"
             )
         if root.tag == "revert" and sub == "config":
             members = [m.text or "" for m in first.findall("partial/admin/member")]
@@ -492,7 +586,15 @@ class Api:
                 dev.journal + [op for ops in dev.committing.values() for op in ops],
                 key=lambda o: o.seq,
             )
-            verbs = {"set": "CREATE", "edit": "EDIT", "delete": "DELETE", "load": "LOAD"}
+            verbs = {
+                "set": "CREATE",
+                "edit": "EDIT",
+                "delete": "DELETE",
+                "load": "LOAD",
+                "rename": "RENAME",
+                "clone": "CLONE",
+                "move": "MOVE",
+            }
             entries = "".join(
                 f"<entry><xpath>{esc(op.xpath)}</xpath><owner>{esc(op.admin)}</owner>"
                 f"<action> {verbs[op.action]}</action><opseq>{op.seq}</opseq>"
@@ -655,6 +757,7 @@ class Api:
             indexes = indexes[: len(indexes) // 2]
             progress = 60
         count = len(indexes)
+        render = dev.config_log.render if job.log_type == "config" else dev.logs.render
         if progress == 100:
             # PAN-OS deletes a log job once its result was retrieved (docs/panos-api.md: log jobs); a client
             # that asks again gets "job not found", like a client whose answer was cut off.
@@ -663,13 +766,17 @@ class Api:
             logs = f'<logs count="0" progress="{progress}"/>'
             meta = ""
         else:
-            logs = f'<logs count="{count}" progress="{progress}">{dev.logs.render(indexes)}</logs>'
+            logs = f'<logs count="{count}" progress="{progress}">{render(indexes)}</logs>'
             meta = dev.logs.meta_xml()
         return response(
             "success",
             None,
             f"<result>{head}<status>FIN</status><id>{job.id}</id></job><log>{logs}</log>{meta}</result>",
         )
+
+
+def _id_attr(action_id: str | None) -> str:
+    return f' id="{esc_attr(action_id)}"' if action_id is not None else ""
 
 
 def _enqueued(text: str, jid: int) -> bytes:

@@ -21,6 +21,18 @@ from panpin.simulator.scenario import ScenarioError, load_scenario
 from panpin.simulator.sim import Simulator
 
 
+def _log_to_stderr(verbose: bool) -> None:
+    """The simulator's own handler: ``panpin`` configures the root logger before this command
+    runs (so ``logging.basicConfig`` here would do nothing), and its level must not hide the
+    per-request lines ``-v`` asks for."""
+    logger = logging.getLogger("panpin.simulator")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.handlers = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
 @click.group(name="simulator")
 def simulator() -> None:
     """A PAN-OS XML API simulator (firewall or Panorama) on 127.0.0.1."""
@@ -59,7 +71,12 @@ def simulator() -> None:
     default=None,
     help="Write the /_sim/ control token to this file (mode 0600).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log every request to stderr.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log every request to stderr (method, type/action/command, answer; never the key).",
+)
 def serve(
     port: int,
     scenario_name: str,
@@ -69,11 +86,7 @@ def serve(
     verbose: bool,
 ) -> None:
     """Serve the simulator until interrupted."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    _log_to_stderr(verbose)
     try:
         scenario = load_scenario(scenario_name)
     except ScenarioError as exc:

@@ -8,6 +8,7 @@ xpath's last step (with the same ``name``).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from panpin.simulator.scenario import DeviceSpec, ExclusionSpec, PanoramaSpec, S
 DEVICE_XPATH = "/config/devices/entry[@name='localhost.localdomain']"
 MAX_XPATH = 8192
 MAX_DESCRIPTION = 512  # pan-os-codegen spec, docs/panos-api.md: config API
+MAX_OBJECT_NAME = 63  # pan-python's live multi-config test expects this limit for address names
+NAME_LIMITED = frozenset({"address", "address-group", "service", "service-group"})
 
 _STEP = re.compile(
     r"""\s*(?P<tag>[A-Za-z_][A-Za-z0-9_.:\-]*)\s*
@@ -78,6 +81,23 @@ def select(root: etree._Element, xpath: str) -> list[etree._Element]:
     if not isinstance(result, list) or not all(isinstance(x, etree._Element) for x in result):
         raise ConfigError(6, ["Bad Xpath"])
     return [x for x in result if isinstance(x, etree._Element)]
+
+
+def select_for_read(root: etree._Element, xpath: str) -> list[etree._Element]:
+    """Like :func:`select`, and an xpath ending in ``/@name`` lists the nodes' names.
+
+    pan-os-python's ``refreshall(name_only=True)`` reads ``.../entry/@name``; PAN-OS answers
+    with the entries reduced to their ``name`` attribute (``<entry name="vsys1"/>``).
+    """
+    if xpath.endswith("/@name"):
+        owners = select(root, xpath[: -len("/@name")])
+        named = []
+        for node in owners:
+            name = node.get("name")
+            if name is not None:
+                named.append(etree.Element(node.tag, name=name))
+        return named
+    return select(root, xpath)
 
 
 def ensure_path(root: etree._Element, xpath: str) -> etree._Element:
@@ -204,6 +224,41 @@ def validate(target_xpath: str, elements: Sequence[etree._Element]) -> None:
                     ],
                     cdata=True,
                 )
+
+
+def check_name(container: str, name: str) -> None:
+    """Object names PAN-OS limits to 63 characters (address and service objects and groups).
+
+    The wording is PAN-OS's, as pan-python's live multi-config test asserts it (a leading space,
+    then the name); limits of other containers are not in the reference and are not checked.
+    """
+    if container in NAME_LIMITED and len(name) > MAX_OBJECT_NAME:
+        raise ConfigError(
+            12,
+            [
+                f" {name} can be at most {MAX_OBJECT_NAME} characters, "
+                f"but current length: {len(name)}",
+                f" {container} is invalid",
+            ],
+            cdata=True,
+        )
+
+
+def check_names(xpath: str, elements: Sequence[etree._Element]) -> None:
+    """The names a set/edit creates: the xpath's own entry steps and entries in the element."""
+    steps = parse_steps(xpath) or []
+    for parent, step in itertools.pairwise(steps):
+        if step.tag == "entry" and step.name is not None:
+            check_name(parent.tag, step.name)
+    container = steps[-1].tag if steps else ""
+    for el in elements:
+        for node in el.iter():
+            if node.tag != "entry" or node.get("name") is None:
+                continue
+            up = node.getparent()
+            # A top-level element of the fragment sits in the xpath's node.
+            inside = container if up is None or up.tag == "sim-fragment" else str(up.tag)
+            check_name(inside, node.get("name") or "")
 
 
 def check_edit_root(xpath: str, element: etree._Element) -> None:

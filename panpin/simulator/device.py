@@ -27,6 +27,7 @@ from lxml import etree
 
 from panpin.simulator import config as cfg
 from panpin.simulator import filter as flt
+from panpin.simulator.configlog import ConfigLog
 from panpin.simulator.logs import DeviceIdentity, LogStore
 from panpin.simulator.scenario import (
     AdminSpec,
@@ -41,13 +42,25 @@ from panpin.simulator.scenario import (
 from panpin.simulator.xmlutil import XmlInputError, parse_fragment
 
 JobStatus = Literal["ACT", "FIN"]
-WriteAction = Literal["set", "edit", "delete"]
-_WRITE_ACTIONS: dict[str, WriteAction] = {"set": "set", "edit": "edit", "delete": "delete"}
+WriteAction = Literal["set", "edit", "delete", "rename", "clone", "move"]
+_WRITE_ACTIONS: dict[str, WriteAction] = {
+    "set": "set",
+    "edit": "edit",
+    "delete": "delete",
+    "rename": "rename",
+    "clone": "clone",
+    "move": "move",
+}
+MOVE_WHERE = ("top", "bottom", "before", "after")
 JobResult = Literal["PEND", "OK", "FAIL"]
 
 MSG_COMMIT_IN_PROGRESS = "Another commit/validate is in progress. Please try again later"
 MSG_COMMIT_LOCKS = "Other administrators are holding device wide commit locks."
 MSG_NO_CHANGES = "There are no changes to commit."
+
+# The device booted (and ran its auto-commit) this long before the scenario clock; the system
+# info's uptime says about the same.
+BOOT_SECONDS_AGO = 12 * 86400 + 3 * 3600 + 4 * 60 + 5
 
 DEFAULT_COMMIT_FAIL_LINES = (
     "Validation Error:",
@@ -82,6 +95,25 @@ class Op:
     xpath: str
     element: str | None
     time: str
+    # rename/clone: the new entry name; clone: the source xpath (``from``); move: where and dst.
+    newname: str | None = None
+    source: str | None = None
+    where: str | None = None
+    dst: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """One change a client asks for (``type=config`` or one action of a multi-config)."""
+
+    action: str
+    xpath: str | None
+    element: str | None = None
+    newname: str | None = None
+    source: str | None = None
+    where: str | None = None
+    dst: str | None = None
+    id: str | None = None
 
 
 @dataclass
@@ -109,7 +141,7 @@ class Job:
     """A commit, commit-all or validate job (``show jobs id``)."""
 
     id: int
-    type: Literal["Commit", "CommitAll", "Validate"]
+    type: Literal["Commit", "CommitAll", "Validate", "AutoCom"]
     user: str
     tenq: int
     started: float
@@ -161,6 +193,15 @@ class DeviceError(Exception):
         super().__init__("; ".join(self.lines))
         self.code = code
         self.shape = shape
+
+
+class MultiConfigError(Exception):
+    """A multi-config action failed; nothing of the batch was applied."""
+
+    def __init__(self, action_id: str | None, error: cfg.ConfigError) -> None:
+        super().__init__(str(error))
+        self.action_id = action_id
+        self.error = error
 
 
 def _new_key() -> str:
@@ -219,6 +260,10 @@ class Device:
         self._next_job = max(1, self.info.first_job_id)
         self._next_seq = 1
         self.saved: dict[str, etree._Element] = {}
+        # Set by loading a named config: PAN-OS then needs a full commit (check full-commit-required).
+        self.full_commit_required = False
+        self.config_log = ConfigLog(self.info.serial, self.info.hostname, self._clock_base)
+        self._boot_job()
         identities = (
             tuple(
                 DeviceIdentity(d.serial, d.hostname, f"198.51.100.{10 + i}")
@@ -249,6 +294,30 @@ class Device:
             else:
                 self.commit_locks.append(Lock(lk.admin, lk.scope, lk.comment, self.now_str()))
 
+    def _boot_job(self) -> None:
+        """The auto-commit a device runs when it boots: always first in ``show jobs all``.
+
+        Shape from pan-os-upgrade-assurance's sample of a real ``show jobs all`` (type AutoCom,
+        no user, these two detail lines); clients such as panos_check wait for it to be FIN.
+        """
+        jid = self._job_id()
+        booted = self._clock_base - BOOT_SECONDS_AGO
+        self.jobs[jid] = Job(
+            id=jid,
+            type="AutoCom",
+            user="",
+            tenq=booted,
+            started=time.monotonic() - BOOT_SECONDS_AGO,
+            duration=0.0,
+            status="FIN",
+            result="OK",
+            tfin=booted + 40,
+            details=(
+                "Configuration committed successfully",
+                "Successfully committed last configuration",
+            ),
+        )
+
     # ---- clock -------------------------------------------------------------------------------
 
     def now(self) -> int:
@@ -257,6 +326,15 @@ class Device:
 
     def now_str(self) -> str:
         return flt.format_time(self.now())
+
+    def seconds_running(self) -> int:
+        """Seconds since the simulator started (uptime-like counters grow with it)."""
+        return int(time.monotonic() - self._mono0)
+
+    def clock_forward(self, seconds: int) -> None:
+        """Move the device clock ahead (tests pretend time passed without waiting for it)."""
+        with self.lock:
+            self._clock_base += seconds
 
     # ---- admins and keys ---------------------------------------------------------------------
 
@@ -320,6 +398,8 @@ class Device:
                         apply_op(self.running, op, mark=None)
                 job.result = "OK"
                 job.details = _commit_detail_lines(job.partial_admins)
+                if job.partial_admins is None:
+                    self.full_commit_required = False
             self.rebuild_candidate()
         elif job.type == "CommitAll":
             failed = False
@@ -366,20 +446,94 @@ class Device:
 
     def config_write(self, admin: str, action: str, xpath: str, element: str | None) -> None:
         """Apply a set/edit/delete to the candidate and journal it; ConfigError when refused."""
-        verb = _WRITE_ACTIONS.get(action)
+        self.config_change(admin, ConfigChange(action, xpath, element))
+
+    def config_change(self, admin: str, change: ConfigChange, *, log: bool = True) -> None:
+        """Apply one change (set, edit, delete, rename, clone, move) to the candidate and journal
+        it; ConfigError when refused. The Config log gets an entry unless ``log`` is off."""
+        op = self._op_for(admin, change)
+        apply_op(self.candidate, op, mark=_mark_for(op))
+        self._next_seq += 1
+        self.journal.append(op)
+        if log:
+            self.config_log.add(op.action, admin, op.xpath, at=self.now())
+
+    def _op_for(self, admin: str, change: ConfigChange) -> Op:
+        verb = _WRITE_ACTIONS.get(change.action)
         if verb is None:
-            raise cfg.ConfigError(400, [f'Illegal value for parameter "action" [{action}].'])
+            raise cfg.ConfigError(400, [f'Illegal value for parameter "action" [{change.action}].'])
+        xpath = change.xpath
+        if not xpath:
+            raise cfg.ConfigError(400, ['Missing value for parameter "xpath".'])
+        needed = {
+            "set": ("element",),
+            "edit": ("element",),
+            "rename": ("newname",),
+            "clone": ("from", "newname"),
+            "move": ("where",),
+        }.get(verb, ())
+        given = {
+            "element": change.element,
+            "newname": change.newname,
+            "from": change.source,
+            "where": change.where,
+        }
+        for name in needed:
+            if given[name] is None:
+                if name == "element":
+                    raise cfg.ConfigError(400, ['Missing parameter "element".'])
+                raise cfg.ConfigError(400, [f'Missing value for parameter "{name}".'])
+        if verb == "move":
+            if change.where not in MOVE_WHERE:
+                raise cfg.ConfigError(
+                    400, [f'Illegal value for parameter "where" [{change.where}].']
+                )
+            if change.where in ("before", "after") and not change.dst:
+                raise cfg.ConfigError(400, ['Missing value for parameter "dst".'])
         blocker = self.write_blocker(admin, xpath)
         if blocker is not None:
             # docs/panos-api.md (errors) lists "Configuration is locked by ..." (pan-os-python maps it to a
             # lock error); PAN-OS sends no code for it as far as known.
             raise cfg.ConfigError(None, [f"Configuration is locked by {blocker}"])
-        if action != "delete" and element is None:
-            raise cfg.ConfigError(400, ['Missing parameter "element".'])
-        op = Op(self._next_seq, admin, verb, xpath, element, self.now_str())
-        apply_op(self.candidate, op, mark=_mark_for(op))
-        self._next_seq += 1
-        self.journal.append(op)
+        return Op(
+            self._next_seq,
+            admin,
+            verb,
+            xpath,
+            change.element,
+            self.now_str(),
+            newname=change.newname,
+            source=change.source,
+            where=change.where,
+            dst=change.dst,
+        )
+
+    def multi_config(self, admin: str, changes: Sequence[ConfigChange], *, strict: bool) -> None:
+        """Apply every change or none (``action=multi-config``); MultiConfigError names the one
+        that failed.
+
+        With ``strict`` (``strict-transactional=yes``) it is refused while a commit runs, and the
+        admin's own uncommitted changes are rolled back first (pan-python's documentation of
+        ``--strict``; its live test expects them gone whether or not the batch succeeds).
+        """
+        if strict:
+            if self.commit_running():
+                raise DeviceError(MSG_COMMIT_IN_PROGRESS, 13)
+            self.journal = [op for op in self.journal if op.admin != admin]
+            self.rebuild_candidate()
+        journal, seq = list(self.journal), self._next_seq
+        done: list[Op] = []
+        for change in changes:
+            try:
+                self.config_change(admin, change, log=False)
+            except cfg.ConfigError as exc:
+                self.journal, self._next_seq = journal, seq
+                self.rebuild_candidate()
+                raise MultiConfigError(change.id, exc) from None
+            done.append(self.journal[-1])
+        now = self.now()
+        for op in done:
+            self.config_log.add(op.action, admin, op.xpath, at=now)
 
     def pending_admins(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -398,6 +552,7 @@ class Device:
             raise DeviceError("Failed to revert configuration.", shape="result-msg")
         if admins is None:
             self.journal = []
+            self.full_commit_required = False
         else:
             drop = set(admins)
             self.journal = [op for op in self.journal if op.admin not in drop]
@@ -407,12 +562,14 @@ class Device:
         """``load config from NAME``: ``running-config.xml`` discards everyone's changes."""
         if name == "running-config.xml":
             self.journal = []
+            self.full_commit_required = False
             self.rebuild_candidate()
             return
         saved = self.saved.get(name)
         if saved is None:
             raise DeviceError(f"{name} does not exist", 13)
         self.journal = []
+        self.full_commit_required = True
         op = Op(
             self._next_seq, admin, "load", "/config", etree.tostring(saved).decode(), self.now_str()
         )
@@ -424,6 +581,27 @@ class Device:
         snapshot = copy.deepcopy(self.candidate)
         cfg.strip_marks_inplace(snapshot)
         self.saved[name] = snapshot
+
+    # ---- injected faults (lock_by, pending_by) -----------------------------------------------
+
+    def inject_config_lock(self, admin: str, scope: str) -> None:
+        """Another admin takes the config lock for ``scope`` unless someone already holds it."""
+        with self.lock:
+            if scope not in self.config_locks:
+                self.config_locks[scope] = Lock(admin, scope, "fault", self.now_str())
+
+    def inject_pending_change(
+        self, admin: str, xpath: str | None = None, element: str | None = None
+    ) -> None:
+        """Another admin makes a candidate change (by default a new address object, named
+        after a counter so that repeated faults add distinct changes); ConfigError if refused."""
+        with self.lock:
+            n = len(self.journal) + self._next_seq
+            element = element or (
+                f"<entry name='{admin}-change-{n}'><ip-netmask>192.0.2.{n % 250 + 1}/32"
+                "</ip-netmask></entry>"
+            )
+            self.config_write(admin, "set", xpath or "/config/shared/address", element)
 
     # ---- locks -------------------------------------------------------------------------------
 
@@ -511,6 +689,7 @@ class Device:
         jid = self._job_id()
         self.committing[jid] = ops
         self.release_locks(admin)
+        self.config_log.add("commit", admin, "", at=self.now(), result="Submitted")
         self.jobs[jid] = Job(
             id=jid,
             type="Commit",
@@ -630,9 +809,15 @@ class Device:
         stuck: bool = False,
     ) -> int:
         # The query is parsed and run now (errors surface on enqueue); matches are a snapshot.
-        matches: Sequence[int] = self.logs.query(query) if log_type == "decryption" else ()
-        if log_type != "decryption":
+        matches: Sequence[int]
+        if log_type == "decryption":
+            matches = self.logs.query(query)
+        elif log_type == "config":
+            matches = self.config_log.query(query)
+        else:
+            # Other log types are empty on the simulated device, but the query still must parse.
             flt.parse(query)
+            matches = ()
         jid = self._job_id()
         self.log_jobs[jid] = LogJob(
             id=jid,
@@ -719,6 +904,9 @@ def apply_op(root: etree._Element, op: Op, mark: dict[str, str] | None) -> None:
         for child in loaded:
             root.append(copy.deepcopy(child))
         return
+    if op.action in ("rename", "clone", "move"):
+        _apply_entry_op(root, op, mark)
+        return
     if op.action == "delete":
         targets = cfg.select(root, op.xpath)
         if not targets:
@@ -739,6 +927,7 @@ def apply_op(root: etree._Element, op: Op, mark: dict[str, str] | None) -> None:
     if not elements:
         raise cfg.ConfigError(12, ["element is empty"])
     cfg.validate(op.xpath, elements)
+    cfg.check_names(op.xpath, elements)
     targets = cfg.select(root, op.xpath)
     if op.action == "set":
         if not targets:
@@ -769,3 +958,80 @@ def apply_op(root: etree._Element, op: Op, mark: dict[str, str] | None) -> None:
                 for k, v in mark.items():
                     el.set(k, v)
         parent.replace(t, replacement)
+
+
+def _one(root: etree._Element, xpath: str) -> etree._Element:
+    nodes = cfg.select(root, xpath)
+    if not nodes:
+        # The code delete uses for a missing node (docs/panos-api.md: config API).
+        raise cfg.ConfigError(7, ["Object doesn't exist"])
+    if len(nodes) > 1:
+        raise cfg.ConfigError(8, ["Object not unique"])
+    return nodes[0]
+
+
+def _taken(parent: etree._Element, tag: str, name: str) -> None:
+    # Reference unsure of the wording; code 12 (invalid object) is the documented family.
+    for sibling in parent:
+        if sibling.tag == tag and sibling.get("name") == name:
+            raise cfg.ConfigError(12, [f" {parent.tag} -> {name} already exists"], cdata=True)
+
+
+def _mark_tree(node: etree._Element, mark: dict[str, str] | None) -> None:
+    if mark is None:
+        return
+    for el in node.iter():
+        if isinstance(el.tag, str):
+            for k, v in mark.items():
+                el.set(k, v)
+
+
+def _apply_entry_op(root: etree._Element, op: Op, mark: dict[str, str] | None) -> None:
+    """rename (xpath, newname), clone (xpath = the container, from, newname), move (xpath,
+    where, dst = a sibling's name): the entry operations of the config API (pan-python)."""
+    if op.action == "clone":
+        assert op.source is not None and op.newname is not None
+        container = _one(root, op.xpath)
+        source = _one(root, op.source)
+        if source.get("name") is None:
+            raise cfg.ConfigError(12, [" clone: only entries can be cloned"], cdata=True)
+        cfg.check_name(str(container.tag), op.newname)
+        _taken(container, str(source.tag), op.newname)
+        copy_ = copy.deepcopy(source)
+        cfg.strip_marks_inplace(copy_)
+        copy_.set("name", op.newname)
+        container.append(copy_)
+        _mark_tree(copy_, mark)
+        return
+    node = _one(root, op.xpath)
+    parent = node.getparent()
+    if parent is None or node.get("name") is None:
+        raise cfg.ConfigError(12, [f" {op.action}: only entries can be {op.action}d"], cdata=True)
+    if op.action == "rename":
+        assert op.newname is not None
+        if op.newname == node.get("name"):
+            return
+        cfg.check_name(str(parent.tag), op.newname)
+        _taken(parent, str(node.tag), op.newname)
+        node.set("name", op.newname)
+        _mark_tree(node, mark)
+        return
+    siblings = [c for c in parent if c.tag == node.tag and c is not node]
+    if op.where in ("before", "after"):
+        anchor = next((c for c in siblings if c.get("name") == op.dst), None)
+        if anchor is None:
+            raise cfg.ConfigError(7, [f"{op.dst} does not exist"])
+        parent.remove(node)
+        if op.where == "before":
+            anchor.addprevious(node)
+        else:
+            anchor.addnext(node)
+    else:
+        parent.remove(node)
+        if op.where == "top" and siblings:
+            siblings[0].addprevious(node)
+        elif siblings:
+            siblings[-1].addnext(node)
+        else:
+            parent.append(node)
+    _mark_tree(node, mark)

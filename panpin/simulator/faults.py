@@ -231,3 +231,27 @@ class RecordedRequest:
             "faults": list(self.faults),
             "time": self.time,
         }
+
+
+class RequestLog:
+    """Every ``/api/`` request the simulator received, in order; thread-safe.
+
+    The listener appends and tests read, from different threads, so both go through one lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def all(self) -> list[RecordedRequest]:
+        """A copy, so a reader never sees the list change under it."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()

@@ -24,6 +24,51 @@ class ScenarioError(ValueError):
     """The scenario file is invalid."""
 
 
+FIREWALL_HA_STATES = frozenset(
+    {
+        "initial",
+        "active",
+        "passive",
+        "active-primary",
+        "active-secondary",
+        "tentative",
+        "non-functional",
+        "suspended",
+        "unknown",
+    }
+)
+PANORAMA_HA_STATES = frozenset(
+    {
+        "primary-active",
+        "primary-passive",
+        "secondary-active",
+        "secondary-passive",
+        "primary-suspended",
+        "secondary-suspended",
+        "unknown",
+    }
+)
+
+
+@dataclass(frozen=True)
+class HaSpec:
+    """The device is one of an HA pair (``show high-availability state|all``).
+
+    States are PAN-OS's lower-case words (reference ha-and-roles): a firewall's active,
+    passive, active-primary, ...; Panorama's primary-active, secondary-passive, ...
+    """
+
+    mode: Literal["Active-Passive", "Active-Active"] = "Active-Passive"
+    local_state: str = "active"
+    peer_state: str = "passive"
+    # A peer that was never reached shows an empty mgmt-ip, state unknown and conn-status down.
+    peer_connected: bool = True
+    peer_mgmt_ip: str = "192.0.2.11/24"
+    running_sync: Literal[
+        "synchronized", "not synchronized", "unknown", "synchronization in progress"
+    ] = "synchronized"
+
+
 @dataclass(frozen=True)
 class DeviceSpec:
     """The device answering the API (a firewall, or Panorama in Panorama mode)."""
@@ -42,6 +87,8 @@ class DeviceSpec:
     app_version: str = "8912-9340"
     vsys: tuple[str, ...] = ("vsys1",)
     first_job_id: int = 1
+    # None: a standalone device (``<enabled>no</enabled>``).
+    ha: HaSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -324,6 +371,14 @@ def _validate(s: Scenario) -> None:
     for i, f in enumerate(s.faults):
         if f.kind not in FAULT_KINDS:
             raise ScenarioError(f"faults[{i}].kind: unknown fault kind {f.kind!r}")
+    ha = s.device.ha
+    if ha is not None:
+        known = PANORAMA_HA_STATES if s.mode == "panorama" else FIREWALL_HA_STATES
+        for path, state in (("local_state", ha.local_state), ("peer_state", ha.peer_state)):
+            if state not in known:
+                raise ScenarioError(
+                    f"device.ha.{path}: {state!r} is not one of {', '.join(sorted(known))}"
+                )
     if s.mode == "panorama" and s.panorama is None:
         raise ScenarioError("panorama: required when mode is panorama")
 

@@ -19,20 +19,18 @@ import ssl
 import struct
 import threading
 import time
+from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from panpin.simulator import config as cfg
-from panpin.simulator.api import ApiRequest, ApiResponse
-from panpin.simulator.device import Lock
-from panpin.simulator.faults import JOB_KINDS, Fault, RecordedRequest
-from panpin.simulator.xmlutil import error, http_error
-
-if TYPE_CHECKING:
-    from panpin.simulator.sim import Simulator
+from panpin.simulator.api import Api, ApiRequest, ApiResponse
+from panpin.simulator.device import Device
+from panpin.simulator.faults import JOB_KINDS, Fault, FaultSet, RecordedRequest, RequestLog
+from panpin.simulator.xmlutil import XmlInputError, error, http_error, parse_document
 
 log = logging.getLogger("panpin.simulator")
 
@@ -55,14 +53,26 @@ _REASONS = {
 }
 
 
+@dataclass(frozen=True)
+class Backend:
+    """What the listener serves. The :class:`~panpin.simulator.sim.Simulator` builds one and
+    hands it over, so the listener depends on these parts and never on the simulator itself."""
+
+    api: Api
+    device: Device
+    faults: FaultSet
+    requests: RequestLog
+    control_token: str
+
+
 class SimServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], sim: Simulator, context: ssl.SSLContext) -> None:
+    def __init__(self, address: tuple[str, int], backend: Backend, context: ssl.SSLContext) -> None:
         super().__init__(address, Handler, bind_and_activate=False)
-        self.sim = sim
+        self.backend = backend
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         try:
@@ -100,6 +110,39 @@ def _redact(params: dict[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k in _SECRET_PARAMS else v) for k, v in params.items()}
 
 
+def _tag_path(xml_text: str) -> str:
+    """An op/commit command as its element names only (``show jobs id``): the values inside a
+    command may be secrets, its element names are not."""
+    try:
+        root = parse_document(xml_text)
+    except XmlInputError:
+        return "(not XML)"
+    words = [str(root.tag)]
+    node = root
+    while len(node) and len(words) < 8:
+        node = node[0]
+        if isinstance(node.tag, str):
+            words.append(node.tag)
+    return " ".join(words)
+
+
+def summarize(params: dict[str, str]) -> str:
+    """One line saying what a request asked for, for the ``-v`` log. Never a key or password:
+    only the parameters named here are shown, and commands as element names."""
+    parts = []
+    for name in ("type", "action", "log-type", "job-id", "user", "target", "vsys"):
+        if name in params:
+            parts.append(f"{name}={params[name][:40]}")
+    for name in ("cmd",):
+        if name in params:
+            parts.append(f'{name}="{_tag_path(params[name])}"')
+    for name in ("xpath", "query"):
+        if name in params:
+            value = params[name]
+            parts.append(f"{name}={value[:100]}{'...' if len(value) > 100 else ''}")
+    return " ".join(parts) or "(no type)"
+
+
 def _parse_multipart(content_type: str, body: bytes) -> list[tuple[str, str]]:
     """Fields of a multipart/form-data body (pan-python uses it for file imports)."""
     msg = BytesParser(policy=HTTP).parsebytes(
@@ -123,6 +166,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return "PanWeb Server/ -"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Each /api/ request gets one summary line from _dispatch instead (method, what was
+        # asked, answer); http.server's access line would repeat it.
+        pass
 
     def log_message(self, format: str, *args: Any) -> None:
         # A client that sends the key or a password in the URL must not see it in our log either.
@@ -188,7 +236,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _dispatch(self, method: str) -> None:
-        sim = self.server.sim
+        backend = self.server.backend
         url = urlsplit(self.path)
         body = self._read_body()
         if body is None:
@@ -217,7 +265,7 @@ class Handler(BaseHTTPRequestHandler):
         key = header_key if header_key is not None else params.get("key")
         basic = self._basic_auth()
 
-        fired = sim.faults.select(params)
+        fired = backend.faults.select(params)
         job_faults: list[Fault] = []
         terminal: Fault | None = None
         cut = False
@@ -243,7 +291,7 @@ class Handler(BaseHTTPRequestHandler):
 
         resp: ApiResponse | None
         if terminal is None:
-            resp = sim.api.handle(ApiRequest(params, key, basic, tuple(job_faults)))
+            resp = backend.api.handle(ApiRequest(params, key, basic, tuple(job_faults)))
         elif terminal.kind == "reset":
             resp = None
         elif terminal.kind == "http_status":
@@ -256,7 +304,7 @@ class Handler(BaseHTTPRequestHandler):
             resp = ApiResponse(403, http_error(403, "Invalid Credential"))
 
         pan_status, pan_code = resp.pan_status if resp is not None else (None, None)
-        sim._record(
+        backend.requests.record(
             RecordedRequest(
                 method=method,
                 path=url.path,
@@ -275,6 +323,14 @@ class Handler(BaseHTTPRequestHandler):
                 admin=resp.admin if resp is not None else None,
                 faults=tuple(f.kind for f in fired),
             )
+        )
+        log.debug(
+            "%s %s -> %s",
+            method,
+            summarize(params),
+            "connection reset"
+            if resp is None
+            else f"HTTP {resp.http_status} {pan_status or '-'}{f' code {pan_code}' if pan_code else ''}",
         )
         if resp is None:
             self._reset()
@@ -328,41 +384,29 @@ class Handler(BaseHTTPRequestHandler):
         return (user, password) if sep else None
 
     def _fault_lock(self, fault: Fault) -> None:
-        dev = self.server.sim.device
-        with dev.lock:
-            held = dev.config_locks.get(fault.scope)
-            if held is None:
-                dev.config_locks[fault.scope] = Lock(
-                    fault.admin, fault.scope, "fault", dev.now_str()
-                )
+        self.server.backend.device.inject_config_lock(fault.admin, fault.scope)
 
     def _fault_pending(self, fault: Fault) -> None:
-        dev = self.server.sim.device
-        with dev.lock:
-            n = len(dev.journal) + dev._next_seq
-            xpath = fault.xpath or "/config/shared/address"
-            element = fault.element or (
-                f"<entry name='{fault.admin}-change-{n}'><ip-netmask>192.0.2.{n % 250 + 1}/32"
-                "</ip-netmask></entry>"
+        try:
+            self.server.backend.device.inject_pending_change(
+                fault.admin, fault.xpath, fault.element
             )
-            try:
-                dev.config_write(fault.admin, "set", xpath, element)
-            except cfg.ConfigError as exc:
-                log.warning("pending_by fault could not apply its change: %s", exc)
+        except cfg.ConfigError as exc:
+            log.warning("pending_by fault could not apply its change: %s", exc)
 
     # ---- /_sim/ control ------------------------------------------------------------------------
 
     def _control(self, method: str, path: str, body: bytes) -> None:
-        sim = self.server.sim
+        backend = self.server.backend
         token = self.headers.get("X-Sim-Token", "")
-        if not secrets.compare_digest(token, sim.control_token):
+        if not secrets.compare_digest(token, backend.control_token):
             self._json(403, {"error": "bad or missing X-Sim-Token"})
             return
         if path == "/_sim/faults":
             if method == "GET":
-                self._json(200, [f.describe() for f in sim.faults.armed()])
+                self._json(200, [f.describe() for f in backend.faults.armed()])
             elif method == "DELETE":
-                sim.faults.clear()
+                backend.faults.clear()
                 self._json(200, {"cleared": True})
             else:
                 try:
@@ -376,17 +420,17 @@ class Handler(BaseHTTPRequestHandler):
                         kind = kw.pop("kind")
                         if "lines" in kw:
                             kw["lines"] = tuple(kw["lines"])
-                        added.append(sim.faults.add(kind, **kw).describe())
+                        added.append(backend.faults.add(kind, **kw).describe())
                 except (ValueError, TypeError) as exc:
                     self._json(400, {"error": str(exc)})
                     return
                 self._json(200, {"added": added})
         elif path == "/_sim/requests":
             if method == "DELETE":
-                sim.clear_requests()
+                backend.requests.clear()
                 self._json(200, {"cleared": True})
             else:
-                self._json(200, [r.as_dict() for r in sim.requests])
+                self._json(200, [r.as_dict() for r in backend.requests.all()])
         else:
             self._json(404, {"error": "unknown control path"})
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from panpin.simulator.api import Api
 from panpin.simulator.device import Device, SimOptions
-from panpin.simulator.faults import FaultSet, RecordedRequest
+from panpin.simulator.faults import FaultSet, RecordedRequest, RequestLog
 from panpin.simulator.logs import LogStore
 from panpin.simulator.scenario import Scenario, load_scenario
-from panpin.simulator.server import SimServer
+from panpin.simulator.server import Backend, SimServer
 from panpin.simulator.tls import TlsMaterial, generate
 
 log = logging.getLogger("panpin.simulator")
@@ -59,8 +59,7 @@ class Simulator:
         for spec in scenario.faults:
             self.faults.add_spec(spec)
         self.control_token = secrets.token_urlsafe(24)
-        self._requests: list[RecordedRequest] = []
-        self._req_lock = threading.Lock()
+        self._requests = RequestLog()
         self._bind = bind
         self._port = port
         self._workdir_arg = Path(workdir) if workdir is not None else None
@@ -84,7 +83,8 @@ class Simulator:
             self._workdir = self._workdir_arg
             self._workdir.mkdir(parents=True, exist_ok=True)
         self._tls = generate(self._workdir)
-        self._server = SimServer((self._bind, self._port), self, self._tls.server_context())
+        backend = Backend(self.api, self.device, self.faults, self._requests, self.control_token)
+        self._server = SimServer((self._bind, self._port), backend, self._tls.server_context())
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -200,13 +200,7 @@ class Simulator:
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every ``/api/`` request received so far (a copy; secrets redacted)."""
-        with self._req_lock:
-            return list(self._requests)
+        return self._requests.all()
 
     def clear_requests(self) -> None:
-        with self._req_lock:
-            self._requests.clear()
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._req_lock:
-            self._requests.append(request)
+        self._requests.clear()

@@ -191,13 +191,16 @@ def test_show_jobs_all_lists_commit_jobs(client: Client) -> None:
     client.set(LIST, ENTRY.format(n="a.example"))
     jid = client.commit_partial().findtext("./result/job")
     reply = client.op("<show><jobs><all/></jobs></show>")
-    assert [j.findtext("id") for j in reply.findall("./result/job")] == [jid]
+    # Newest first, down to the auto-commit the device ran when it booted.
+    jobs = reply.findall("./result/job")
+    assert [j.findtext("id") for j in jobs] == [jid, "1"]
+    assert jobs[1].findtext("type") == "AutoCom"
 
 
 def test_device_clock_advances(sim: Simulator, client: Client) -> None:
     first = client.op("<show><clock/></show>").findtext("./result")
     assert first == "Thu Nov 26 09:30:00 UTC 2026\n"
-    sim.device._mono0 -= 65  # pretend 65 seconds passed
+    sim.device.clock_forward(65)  # pretend 65 seconds passed
     assert client.op("<show><clock/></show>").findtext("./result").startswith("Thu Nov 26 09:31:05")
 
 

@@ -81,3 +81,50 @@ def test_bad_scenario_is_a_usage_error() -> None:
     result = CliRunner().invoke(simulator, ["serve", "--scenario", "nope"])
     assert result.exit_code == 2
     assert "unknown scenario 'nope'" in result.output
+
+
+def _serve_via_panpin(tmp_path: Path, *args: str) -> tuple[str, str]:
+    """Run ``panpin simulator serve ARGS`` (the top-level CLI configures logging first), make
+    one request with the key, stop it; its stderr and the key."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from panpin.cli import main; main()",
+            "simulator",
+            "serve",
+            "--workdir",
+            str(tmp_path),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        r = requests.post(
+            info["url"] + "/api/",
+            data={"type": "op", "cmd": "<show><system><info/></system></show>"},
+            headers={"X-PAN-KEY": info["api_key"]},
+            verify=info["ca_file"],
+            timeout=10,
+        )
+        assert r.status_code == 200
+    finally:
+        _stop(proc, signal.SIGTERM)
+    assert proc.stderr is not None
+    return proc.stderr.read(), info["api_key"]
+
+
+def test_verbose_serve_logs_each_request_without_the_key(tmp_path: Path) -> None:
+    err, key = _serve_via_panpin(tmp_path, "-v")
+    assert 'POST type=op cmd="show system info" -> HTTP 200 success' in err
+    assert key not in err
+
+
+def test_quiet_serve_logs_no_requests(tmp_path: Path) -> None:
+    err, _ = _serve_via_panpin(tmp_path)
+    assert "simulator listening" in err
+    assert "type=op" not in err

@@ -151,7 +151,7 @@ def test_bad_xpath_is_code6(client: Client) -> None:
         "/config/shared[",
         "count(/config)",
         "config/shared",
-        "/config/devices/entry/@name",
+        "/config/@version",
     ):
         reply = client.get(xpath)
         assert (reply.status, reply.code) == ("error", "6"), xpath

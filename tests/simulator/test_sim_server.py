@@ -14,6 +14,7 @@ from lxml import etree
 from sim_support import Client
 
 from panpin.simulator import Simulator
+from panpin.simulator.server import summarize
 
 # Fixtures (see sim_support: no conftest.py, to keep module names unique for mypy).
 sim, pano, client, alice, pclient = (
@@ -144,3 +145,19 @@ def test_stop_drops_keep_alive_connections(tmp_path: Path) -> None:
         assert Client(sim).op(INFO).status == "success"
     finally:
         sim.stop()
+
+
+def test_request_summary_names_no_secret() -> None:
+    line = summarize(
+        {
+            "type": "keygen",
+            "user": "panpin",
+            "password": "s3cret-pass",
+            "key": "LUFRPTsecret",
+        }
+    )
+    assert line == "type=keygen user=panpin"
+    op = summarize(
+        {"type": "op", "cmd": "<request><x><passphrase>hunter2</passphrase></x></request>"}
+    )
+    assert op == 'type=op cmd="request x passphrase"'
