@@ -26,6 +26,7 @@ from rel_support import (
     FAULTS,
     FULL_TIMING,
     RESTART_REQUESTS,
+    SLOW_DRIP_SECONDS,
     STEPS,
     read_results,
 )
@@ -53,6 +54,14 @@ FAULT_NOTES = {
     "exits 5.",
     "restart": f"The management plane restarts: every request from the step's first one on is "
     f"refused with 403 `Invalid Credential` ({RESTART_REQUESTS} requests), then keys work again.",
+    "slow": "The device answers the step's request one byte every "
+    f"{SLOW_DRIP_SECONDS:g} s, headers included, so no single read times out; the request "
+    "deadline (`timeouts.request`) cuts it. Not retried, except in the clean-up profile.",
+    "state_fail": "The state database fails (a folder appears where the file was) while the "
+    "step's request is at the device; it is mended before the next run.",
+    "sigterm": "`panpin run` as a process, sent SIGTERM while the device holds back its answer "
+    "to the step's request (the work is done). The run cleans up on its way out: its own lock "
+    "must be gone before any next run.",
     "sigkill": "`panpin run` as a process, killed with SIGKILL while the step's request is at the "
     "device; the device then completes that request. The next run starts from whatever was left "
     "(its config lock, candidate edits, a commit it never recorded).",
