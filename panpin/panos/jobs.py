@@ -11,12 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from lxml import etree
 
 from panpin import errors
 from panpin.panos.timing import Backoff
 from panpin.panos.xmlapi import XmlApi, _lines
+
+_S = TypeVar("_S")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,32 @@ def parse_job(root: etree._Element, job_id: str) -> JobStatus:
     )
 
 
+def poll(
+    ask: Callable[[], _S],
+    *,
+    finished: Callable[[_S], bool],
+    backoff: Backoff,
+    timeout: Callable[[_S], errors.JobTimeout],
+    sleep: Callable[[float], None] = time.sleep,
+) -> _S:
+    """The one poller: ``ask`` until ``finished`` says so, or raise ``timeout(last)`` at the deadline.
+
+    Commit, push and log jobs all wait here, with one deadline and one backoff (from
+    ``backoff.initial`` growing by ``factor`` up to ``maximum``). ``ask`` makes one request; its
+    failures are the transport's to retry, not this loop's.
+    """
+    started = time.monotonic()
+    interval = backoff.initial
+    while True:
+        status = ask()
+        if finished(status):
+            return status
+        if time.monotonic() - started + interval > backoff.deadline:
+            raise timeout(status)
+        sleep(interval)
+        interval = min(interval * backoff.factor, backoff.maximum)
+
+
 def poll_job(
     api: XmlApi,
     job_id: str,
@@ -109,20 +138,21 @@ def poll_job(
     The caller decides what a FAIL means (:attr:`JobStatus.ok`); this only waits.
     """
     policy = backoff or Backoff()
-    started = time.monotonic()
-    interval = policy.initial
-    while True:
+
+    def ask() -> JobStatus:
         response = api.op(f"<show><jobs><id>{int(job_id)}</id></jobs></show>")
         status = parse_job(response.root, job_id)
         if on_progress:
             on_progress(status)
-        if status.finished:
-            return status
-        if time.monotonic() - started + interval > policy.deadline:
-            raise errors.JobTimeout(
-                f"job {job_id} ({status.type or 'job'}) still {status.status} after "
-                f"{policy.deadline:g}s (progress {status.progress or '?'})",
-                job_id=job_id,
-            )
-        sleep(interval)
-        interval = min(interval * policy.factor, policy.maximum)
+        return status
+
+    def timeout(status: JobStatus) -> errors.JobTimeout:
+        return errors.JobTimeout(
+            f"job {job_id} ({status.type or 'job'}) still {status.status} after "
+            f"{policy.deadline:g}s (progress {status.progress or '?'})",
+            job_id=job_id,
+        )
+
+    return poll(
+        ask, finished=lambda status: status.finished, backoff=policy, timeout=timeout, sleep=sleep
+    )

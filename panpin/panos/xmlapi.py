@@ -26,10 +26,10 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import tenacity
@@ -41,6 +41,8 @@ from panpin import errors
 from panpin.panos.timing import RetryPolicy
 
 log = logging.getLogger("panpin.panos.xmlapi")
+
+_R = TypeVar("_R")
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
@@ -546,32 +548,31 @@ class XmlApi:
                 return self._once(params, with_key=with_key, timeout=timeout)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    @contextmanager
-    def stream(
-        self, params: Mapping[str, str], *, timeout: float | None = None
-    ) -> Iterator[Iterator[bytes]]:
-        """POST (retried until an HTTP 200 arrives) and yield the body as chunks.
+    def read_stream(
+        self,
+        params: Mapping[str, str],
+        consume: Callable[[Iterator[bytes]], _R],
+        *,
+        timeout: float | None = None,
+    ) -> _R:
+        """POST and hand the body, as it arrives, to ``consume``; return what it returns.
 
-        For large answers (log pages) parsed as they arrive. HTTP-level errors are raised here; the
-        PAN-OS envelope is the caller's to check (see :func:`iterparse`). Only opening the stream is
-        retried: a failure while the caller consumes it propagates, so nothing is read twice.
+        For large answers (log pages) parsed as they arrive. The whole of it — sending, the HTTP
+        status, reading the body through ``consume`` — is one attempt of the retry policy, so a
+        connection lost half-way through the body is asked again like any transient fault; a
+        ``consume`` that hands on what it read must tolerate seeing it twice (the log reader
+        drops entries it has seen by their id). The PAN-OS envelope is ``consume``'s to check
+        (see :func:`iterparse`).
         """
-        response = self._open(params, timeout)
-        try:
-            yield self._chunks(response)
-        finally:
-            self._close(response)
-
-    def _open(self, params: Mapping[str, str], timeout: float | None) -> requests.Response:
         for attempt in self._retrying(True):
             with attempt:
                 response = self._send(params, with_key=True, timeout=timeout)
-                if response.status_code != 200:
-                    try:
+                try:
+                    if response.status_code != 200:
                         self._interpret(self._read_body(response), response.status_code)
-                    finally:
-                        self._close(response)
-                return response
+                    return consume(self._chunks(response))
+                finally:
+                    self._close(response)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     # --- API verbs -----------------------------------------------------------------------------

@@ -144,26 +144,27 @@ def _clean(value: str | None) -> str:
     return safe_text(value, _FIELD_LIMIT)
 
 
-# The fields of a log entry that evidence is made of, in the order of a row (Aggregator.add_rows,
-# panpin.scan.logs.read_logs): a log page read by layout is handed on as rows, not as dicts.
-ROW_FIELDS: tuple[str, ...] = (
-    "logid",
-    "receive_time",
-    "serial",
-    "seqno",
-    "src",
-    "srcuser",
-    "app",
-    "rule",
-    "policy_name",
-    "sni",
-    "cn",
-    "error",
-    "err_index",
-    "device_name",
+# The fields of a log entry that evidence is made of (the page reader keeps only these, plus
+# ``logid``, an attribute of <entry>).
+ENTRY_FIELDS: frozenset[str] = frozenset(
+    {
+        "receive_time",
+        "serial",
+        "seqno",
+        "src",
+        "srcuser",
+        "app",
+        "rule",
+        "policy_name",
+        "sni",
+        "cn",
+        "error",
+        "err_index",
+        "device_name",
+    }
 )
 
-# raw field value -> _clean(value), for the values add_rows sees again and again (a site's
+# raw field value -> _clean(value), for the values add() sees again and again (a site's
 # clients, users, apps, rules). Bounded like the aggregator's memos; a value that cleans to ""
 # is not kept (whitespace), so a miss and an empty result both recompute.
 _CLEANED: dict[str, str] = {}
@@ -336,83 +337,84 @@ class Aggregator:
         return alert
 
     def add(self, entry: Mapping[str, str]) -> None:
-        """Fold one entry (field name → text, as :func:`panpin.scan.logs.entry_fields` gives)."""
-        get = entry.get
-        self.add_rows(((get(name) or "" for name in ROW_FIELDS),))
+        """Fold one entry (field name → text, as :func:`panpin.scan.logs.entry_fields` gives).
 
-    def add_rows(self, rows: Iterable[Iterable[str]]) -> None:
-        """Fold entries given as rows: their :data:`ROW_FIELDS` in that order, "" when absent.
-
-        The loop a scan spends its time in after reading (500 000 times for a busy week), so
-        it is written out field by field, with locals for every lookup; the cleaned value of a
-        field comes from a memo, as the same few values repeat across entries.
+        The loop a scan spends its time in after reading (500 000 times for a busy week), so it
+        is written out field by field, with locals for every lookup; the cleaned value of a field
+        comes from a memo, as the same few values repeat across entries.
         """
         alerts, hosts, acc = self._alerts, self._hosts, self._acc
         by_day = self._by_day
         cleaned, clean_new = _CLEANED.get, _clean_new
-        for row in rows:
-            logid, when, serial, _seqno, src, user, app, rule, policy, sni, cn, error, index, _ = (
-                row
-            )
-            self.entries += 1
-            try:
-                alert = alerts[(error, index)]
-            except KeyError:
-                alert = self._alert(error, index)
-            if alert is None:
-                self.filtered += 1
-                continue
-            try:
-                host, reason, raw = hosts[(sni, cn)]
-            except KeyError:
-                host, reason, raw = self._host(sni, cn)
-            if host is None:
-                self._reject(raw, reason)
-                continue
-            when = when.strip()
-            key = (when[:10] if by_day else "", host)
-            slot = acc.get(key)
-            if slot is None:
-                slot = acc[key] = HostEvidence(host)
-            slot.hits += 1
-            errors = slot.errors
-            errors[alert] = errors.get(alert, 0) + 1
+        get = entry.get
+        logid, when, serial = get("logid", ""), get("receive_time", ""), get("serial", "")
+        src, user, app = get("src", ""), get("srcuser", ""), get("app", "")
+        rule, policy = get("rule", ""), get("policy_name", "")
+        sni, cn, error, index = (
+            get("sni", ""),
+            get("cn", ""),
+            get("error", ""),
+            get("err_index", ""),
+        )
+        self.entries += 1
+        try:
+            alert = alerts[(error, index)]
+        except KeyError:
+            alert = self._alert(error, index)
+        if alert is None:
+            self.filtered += 1
+            return
+        try:
+            host, reason, raw = hosts[(sni, cn)]
+        except KeyError:
+            host, reason, raw = self._host(sni, cn)
+        if host is None:
+            self._reject(raw, reason)
+            return
+        when = when.strip()
+        key = (when[:10] if by_day else "", host)
+        slot = acc.get(key)
+        if slot is None:
+            slot = acc[key] = HostEvidence(host)
+        slot.hits += 1
+        errors = slot.errors
+        errors[alert] = errors.get(alert, 0) + 1
+        if src:
+            src = cleaned(src) or clean_new(src)
             if src:
-                src = cleaned(src) or clean_new(src)
-                if src:
-                    slot.clients.add(src)
+                slot.clients.add(src)
+        if user:
+            user = cleaned(user) or clean_new(user)
             if user:
-                user = cleaned(user) or clean_new(user)
-                if user:
-                    slot.users.add(user)
+                slot.users.add(user)
+        if app:
+            app = cleaned(app) or clean_new(app)
             if app:
-                app = cleaned(app) or clean_new(app)
-                if app:
-                    slot.apps.add(app)
+                slot.apps.add(app)
+        if serial:
+            serial = cleaned(serial) or clean_new(serial)
             if serial:
-                serial = cleaned(serial) or clean_new(serial)
-                if serial:
-                    slot.devices.add(serial)
+                slot.devices.add(serial)
+        if rule:
+            rule = cleaned(rule) or clean_new(rule)
             if rule:
-                rule = cleaned(rule) or clean_new(rule)
-                if rule:
-                    slot.rules.add(rule)
+                slot.rules.add(rule)
+        if policy:
+            policy = cleaned(policy) or clean_new(policy)
             if policy:
-                policy = cleaned(policy) or clean_new(policy)
-                if policy:
-                    slot.rules.add(policy)
-            # "YYYY/MM/DD HH:MM:SS" sorts as text; "" (unknown) never wins (see _earliest).
-            if when:
-                if not slot.first_seen or when < slot.first_seen:
-                    slot.first_seen = when
-                if when > slot.last_seen:
-                    slot.last_seen = when
-            samples = slot.samples
-            if len(samples) < MAX_SAMPLES:
-                logid = _clean(logid)
-                if logid and logid not in samples:
-                    samples.append(logid)
-            self.counted += 1
+                slot.rules.add(policy)
+        # "YYYY/MM/DD HH:MM:SS" sorts as text; "" (unknown) never wins (see _earliest).
+        if when:
+            if not slot.first_seen or when < slot.first_seen:
+                slot.first_seen = when
+            if when > slot.last_seen:
+                slot.last_seen = when
+        samples = slot.samples
+        if len(samples) < MAX_SAMPLES:
+            logid = _clean(logid)
+            if logid and logid not in samples:
+                samples.append(logid)
+        self.counted += 1
 
     def _reject(self, raw: str, reason: str) -> None:
         self.rejected_entries += 1

@@ -30,14 +30,13 @@ import logging
 import re
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from panpin import errors
 from panpin.panos.timing import Backoff
-from panpin.scan.evidence import ROW_FIELDS
+from panpin.scan.evidence import ENTRY_FIELDS
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
     from panpin.panos.device import DeviceInfo
     from panpin.panos.xmlapi import XmlApi
     from panpin.scan.evidence import ScanResult
-    from panpin.scan.logtemplate import LayoutReader
     from panpin.settings import Location
     from panpin.state import StateDB, Watermark
 
@@ -60,37 +58,11 @@ TIME_FORMAT = "%Y/%m/%d %H:%M:%S"
 # Per job: a Decryption-log query over a week on a busy firewall can take minutes.
 LOG_BACKOFF = Backoff(initial=0.5, factor=1.5, maximum=2.0, deadline=300.0)
 
-# How often a poll may fail transiently (connection lost, session timed out, 5xx after the
-# transport's own retries) before the scan gives up, and how often a page is restarted with a new
-# job when the device forgot the old one (PAN-OS deletes a job once its result was fetched, so a
-# fetch cut off half-way can leave nothing to poll).
-_POLL_RETRIES = 3
-_PAGE_RESTARTS = 2
-
-# The entry fields panpin reads; everything else in an entry is skipped while parsing. A page
-# read by layout is handed on as rows of these, in ROW_FIELDS order (logid first).
-LOG_FIELDS = frozenset(ROW_FIELDS[1:])
-
+# The entry fields panpin reads; everything else in an entry is skipped while parsing.
+LOG_FIELDS = ENTRY_FIELDS
 _LOG_FIELD_TAGS = tuple(sorted(LOG_FIELDS))
 
 LogEntry = Mapping[str, str]
-# An entry as a row: its ROW_FIELDS in that order, "" for a field it does not have.
-Row = tuple[str, ...]
-_SERIAL, _SEQNO, _TIME = (ROW_FIELDS.index(name) for name in ("serial", "seqno", "receive_time"))
-
-
-def row_of(entry: LogEntry) -> Row:
-    """``entry`` as a row (see :data:`Row`)."""
-    get = entry.get
-    return tuple(get(name) or "" for name in ROW_FIELDS)
-
-
-def row_id(row: Row) -> str | None:
-    """:func:`entry_id` of a row."""
-    seqno = row[_SEQNO]
-    if seqno:
-        return f"{row[_SERIAL]}/{seqno}"
-    return f"logid:{row[0]}" if row[0] else None
 
 
 # --- query building (pure) -----------------------------------------------------------------------
@@ -316,30 +288,31 @@ def read_answer(
 ) -> PollAnswer:
     """Consume the parse events of one ``action=get`` answer.
 
-    Entries reach ``on_entry`` only when the answer is final (FIN, progress 100 when given).
-    A non-final answer is abandoned as soon as ``<logs>`` opens, so a half-done Panorama result
-    is never read. ``on_entry`` may raise to stop early; the exception propagates.
+    Entries reach ``on_entry`` only when the answer is final (FIN, progress 100 when given), so a
+    half-done Panorama result is never read; the whole answer is parsed either way, so one that
+    is not well-formed is an error, final or not. ``on_entry`` may raise to stop early; the
+    exception propagates.
     """
     status = ""
     progress: int | None = None
     final: bool | None = None
-    in_logs = False
+    # The page's <logs>: the first one. Only its <entry> children are log entries; a <logs> or
+    # an <entry> nested anywhere else (inside an entry, say) is not, whatever it holds.
+    logs: etree._Element | None = None
     count = 0
     for event, element in events:
         tag = element.tag
-        if tag == "job" and event == "end":
-            status = (element.findtext("status") or "").strip().upper()
+        if tag == "job":
+            if event == "end" and logs is None:
+                status = (element.findtext("status") or "").strip().upper()
         elif tag == "logs":
-            if event == "end":
-                in_logs = False
+            if logs is not None:
                 continue
+            logs = element
             progress = _progress_of(element.get("progress"))
             final = status == "FIN" and (progress is None or progress >= 100)
-            if not final:
-                break
-            in_logs = True
-        elif tag == "entry" and event == "end" and in_logs:
-            # Only <logs> holds log entries; the trailing <meta><devices> has <entry> elements too.
+        elif tag == "entry" and event == "end" and final and element.getparent() is logs:
+            # (The trailing <meta><devices> has <entry> elements too: not children of <logs>.)
             on_entry(entry_fields(element))
             count += 1
     if final is None:
@@ -349,265 +322,22 @@ def read_answer(
     return PollAnswer(status=status, progress=progress, final=final, entries=count)
 
 
-# --- one poll answer, read fast ------------------------------------------------------------------
+# --- one poll answer, streamed -----------------------------------------------------------------
 
 PAGE_TAGS: tuple[str, ...] = ("job", "logs", "entry")
-# A tag named exactly ``logs`` (``<logset>`` is an entry field).
-_LOGS_START = re.compile(rb"<logs[\s/>]")
-# An XML declaration that changes nothing for a batch (parsed as UTF-8, XML 1.0, like it).
-_PLAIN_DECLARATION = re.compile(
-    rb"<\?xml\s+version\s*=\s*([\"'])1\.0\1"
-    rb"(?:\s+encoding\s*=\s*([\"'])(?i:utf-8)\2)?"
-    rb"(?:\s+standalone\s*=\s*([\"'])(?:yes|no)\3)?\s*\?>"
-)
-_ENTRY_END = b"</entry>"
-# About 100 entries: big enough that the per-batch cost vanishes, small enough that a batch's
-# tree (~20 bytes of memory per byte of XML) stays a few MB.
-_BATCH_BYTES = 256 * 1024
-# What iterparse is fed at a time when the skeleton (an answer without its entries) is parsed.
-_FEED_BYTES = 64 * 1024
 
 
-class _NotRegular(Exception):
-    """The answer is not one the batch reader can prove it reads exactly as read_answer does."""
+def read_page(chunks: Iterable[bytes], on_entry: Callable[[dict[str, str]], None]) -> PollAnswer:
+    """Read one ``action=get`` answer as it arrives: the one way panpin reads a log page.
 
-
-def read_page(
-    chunks: Iterable[bytes],
-    on_entry: Callable[[dict[str, str]], None],
-    on_rows: Callable[[list[Row]], None] | None = None,
-) -> PollAnswer:
-    """Read one ``action=get`` answer: exactly what ``read_answer(iterparse(chunks, ...))`` does.
-
-    Why not just that: lxml's event parser calls back into Python, taking the GIL, at every start
-    and end tag of the document (140 times per Decryption-log entry), and that alone costs more
-    than parsing the entry; building a tree of all ~70 fields of an entry to read 13 costs more
-    than everything else a scan does. So the answer is read whole (a page holds at most ``nlogs``
-    entries, and the transport caps its size) and a final answer of the usual shape is read one
-    of two faster ways, each exact:
-
-    1. by layout (:mod:`panpin.scan.logtemplate`): the entries are matched, in pieces of about
-       ``_BATCH_BYTES``, against expressions that accept only well-formed entries in a layout
-       learned from the page itself, capturing the wanted fields; no tree is built;
-    2. else in batches of whole entries parsed with the plain, callback-free hardened parser.
-
-    Everything else (pending and error answers, anything irregular) goes through
-    :func:`read_answer`. The fast ways run only when they can show that their entries are
-    read_answer's:
-
-    * nothing :func:`panpin.panos.xmlapi.iterparse` refuses by its bytes (a DTD) is in the answer;
-    * the ``<logs ...>`` start tag and the ``</logs>`` end tag are real tags: the text around
-      them (the head before, the tail after) holds no comment, CDATA, PI or DOCTYPE (``<!``,
-      ``<?``; a leading UTF-8 XML declaration is fine), so every ``<`` there opens a tag; the
-      head declares no namespace (``xmlns``), which would put the entries in it; the tail holds
-      no other ``<logs>``;
-    * head + tail, without the entries, parse with :func:`read_answer` to a final answer;
-    * by layout: every piece is whole entries from end to end, each in a layout (so nothing but
-      entries, hence no other ``</logs>``, lies between the two tags);
-    * in batches: the ``</logs>`` is the first after the start tag; each batch, cut after an
-      ``</entry>``, parses on its own inside as many ancestors as ``<logs>`` has (so the same
-      depth limits apply); every ``<entry>`` in it is a child of ``<logs>``, and no ``<logs>``
-      or ``<job>`` is in it. A document is well-formed exactly when its head + tail is and each
-      batch is.
-
-    Every entry is read before the first is handed on. When a fast way fails (malformed, or
-    irregular), nothing has been handed on yet and the answer is read the next way: the caller
-    sees what :func:`read_answer` alone would have given it, errors included.
-
-    ``on_rows``, when given, receives the entries of a page read by layout at once, as rows
-    (:data:`Row`: no dict per entry); ``on_entry`` receives them one by one otherwise.
+    lxml's hardened pull parser (:func:`panpin.panos.xmlapi.iterparse`: no DTD, no entities, no
+    network) reports only ``<job>``, ``<logs>`` and ``<entry>`` (the tag filter runs in C); each
+    entry's fields are taken as its end tag passes and the element is then freed, so memory stays
+    flat however many entries a page holds. The answer is never held whole.
     """
     from panpin.panos.xmlapi import iterparse
 
-    body = bytearray()
-    # The general parser is given the answer in the chunks it came in: how far it gets into a
-    # malformed answer before it fails depends on where those end.
-    sizes: list[int] = []
-    for chunk in chunks:
-        body += chunk
-        sizes.append(len(chunk))
-    answer = _read_batches(body, on_entry, on_rows)
-    if answer is not None:
-        return answer
-    view = memoryview(body)
-
-    def replay() -> Iterator[bytes]:
-        at = 0
-        for size in sizes:
-            yield bytes(view[at : at + size])
-            at += size
-
-    return read_answer(iterparse(replay(), tags=PAGE_TAGS), on_entry)
-
-
-def _read_batches(
-    body: bytearray,
-    on_entry: Callable[[dict[str, str]], None],
-    on_rows: Callable[[list[Row]], None] | None,
-) -> PollAnswer | None:
-    """The answer, its entries handed on; None (nothing handed on) when read_answer must read it."""
-    found = _LOGS_START.search(body)
-    if found is None:
-        return None  # no entries: a pending, empty or error answer, cheap to read anyway
-    # iterparse refuses these anywhere in an answer; let it say so. (A search for one byte first:
-    # it is much faster than for a string, and a "!" is rare in a page.)
-    if b"!" in body and (b"<!DOCTYPE" in body or b"<!ENTITY" in body):
-        return None
-    start = body.find(b">", found.start()) + 1
-    if start == 0 or body[start - 2] == ord("/"):
-        return None
-    # The plain ``</logs>``, found fast from the end (the tail is short): were the real end tag
-    # ``</logs >``, the cut would land elsewhere and the entries or the skeleton would not parse.
-    # Were there another ``</logs>`` before it, the layout reader would not match the entries
-    # (their text holds no "<", and no entry has a child named logs); the batch reader checks.
-    end = body.rfind(b"</logs>")
-    if end < start:
-        return None
-    head, tail = bytes(body[:start]), bytes(body[end:])
-    declaration = _PLAIN_DECLARATION.match(head)
-    if (
-        b"<!" in head
-        or b"<?" in (head[declaration.end() :] if declaration else head)
-        or b"xmlns" in head
-        or b"<!" in tail
-        or b"<?" in tail
-        or _LOGS_START.search(tail)
-    ):
-        return None
-    try:
-        answer, depth = _read_skeleton(head + tail)
-    except (_NotRegular, errors.PanpinError):
-        return None  # read_answer over the whole answer raises what it should
-    if not answer.final:
-        return None
-    # Every batch is parsed before the first entry is handed on: how many entries read_answer
-    # hands on before it meets a defect depends on where the chunks end, so an answer with a
-    # defect anywhere is left to it whole.
-    if on_rows is not None:
-        rows = _read_by_layout(body, start, end, depth, _as_rows)
-        if rows is not None:
-            on_rows(rows)
-            return replace(answer, entries=len(rows))
-        fields = None
-    else:
-        fields = _read_by_layout(body, start, end, depth, _as_dicts)
-    if fields is None:
-        if body.find(b"</logs>", start) != end:
-            return None  # two </logs>: read_answer's business
-        fields = _parse_batches(body, start, end, depth)
-    if fields is None:
-        return None
-    for entry in fields:
-        on_entry(entry)
-    return replace(answer, entries=len(fields))
-
-
-# The depth of <logs> up to which the layout reader is used: its fields are then far from the
-# parser's depth limit (256 without huge_tree), which the layout reader does not check.
-_LAYOUT_MAX_DEPTH = 200
-
-
-def _as_rows(reader: LayoutReader, text: str) -> list[Row] | None:
-    return reader.read_rows(text)
-
-
-def _as_dicts(reader: LayoutReader, text: str) -> list[dict[str, str]] | None:
-    return reader.read(text)
-
-
-def _read_by_layout(
-    body: bytearray,
-    start: int,
-    end: int,
-    depth: int,
-    read: Callable[[LayoutReader, str], list[_T] | None],
-) -> list[_T] | None:
-    """The entries in ``body[start:end]`` read by layout; None to use the parser.
-
-    In pieces of about ``_BATCH_BYTES``, cut after an ``</entry>``: a piece's text and what is
-    made of it stay in the CPU's caches, which a whole page's 11 MB would not. Where the cut lands
-    does not matter: the reader accepts a piece only if it is whole entries from end to end.
-    """
-    from panpin.scan.logtemplate import LayoutReader
-
-    if depth > _LAYOUT_MAX_DEPTH:
-        return None
-    reader = LayoutReader(ROW_FIELDS)
-    out: list[_T] = []
-    pos = start
-    with memoryview(body) as view:
-        while pos < end:
-            cut = body.find(_ENTRY_END, min(pos + _BATCH_BYTES, end), end)
-            stop = end if cut < 0 else cut + len(_ENTRY_END)
-            try:
-                text = str(view[pos:stop], "utf-8")  # decoded in place, without a copy
-            except UnicodeDecodeError:
-                return None  # (a cut inside a character cannot happen: "</entry>" is ASCII)
-            entries = read(reader, text)
-            if entries is None:
-                return None
-            out += entries
-            pos = stop
-    return out
-
-
-def _parse_batches(
-    body: bytearray, start: int, end: int, depth: int
-) -> list[dict[str, str]] | None:
-    """The fields of the entries in ``body[start:end]``; None if a batch is not regular."""
-    from lxml import etree
-
-    from panpin.panos.xmlapi import hardened_parser
-
-    parser = hardened_parser()
-    opening = b"<w>" * depth + b"<logs>"
-    ending = b"</logs>" + b"</w>" * depth
-    view = memoryview(body)
-    fields: list[dict[str, str]] = []
-    pos = start
-    while pos < end:
-        cut = body.find(_ENTRY_END, min(pos + _BATCH_BYTES, end), end)
-        stop = end if cut < 0 else cut + len(_ENTRY_END)
-        try:
-            logs = etree.fromstring(b"".join((opening, view[pos:stop], ending)), parser)
-        except etree.XMLSyntaxError:
-            return None
-        for _ in range(depth):
-            logs = logs[0]
-        entries = list(logs.iterchildren("entry"))
-        # Every <entry> a child of <logs>, and no <logs> inside (read_answer would take its
-        # progress, or stop reading entries at its end): one pass in C over the batch.
-        # No <job> either: read_answer would take a status from it.
-        if sum(1 for _ in logs.iter(*PAGE_TAGS)) != len(entries) + 1:
-            return None
-        fields.extend(entry_fields(element) for element in entries)
-        pos = stop
-    return fields
-
-
-def _read_skeleton(data: bytes) -> tuple[PollAnswer, int]:
-    """The answer without its entries, and how many ancestors ``<logs>`` has."""
-    from panpin.panos.xmlapi import iterparse
-
-    depth = -1
-
-    def watch(
-        events: Iterator[tuple[str, etree._Element]],
-    ) -> Iterator[tuple[str, etree._Element]]:
-        nonlocal depth
-        for event, element in events:
-            if depth < 0 and event == "start" and element.tag == "logs":
-                depth = sum(1 for _ in element.iterancestors())
-            yield event, element
-
-    def no_entry(entry: dict[str, str]) -> None:
-        raise _NotRegular
-
-    chunks = (data[i : i + _FEED_BYTES] for i in range(0, len(data), _FEED_BYTES))
-    answer = read_answer(watch(iterparse(chunks, tags=PAGE_TAGS)), no_entry)
-    if depth < 0:
-        raise _NotRegular
-    return answer, depth
+    return read_answer(iterparse(iter(chunks), tags=PAGE_TAGS), on_entry)
 
 
 # --- reading from the device ---------------------------------------------------------------------
@@ -620,9 +350,13 @@ class LogJobApi(Protocol):
         self, log_type: str, query: str, *, nlogs: int, skip: int = 0, direction: str = "forward"
     ) -> str: ...
 
-    def stream(
-        self, params: Mapping[str, str], *, timeout: float | None = None
-    ) -> AbstractContextManager[Iterator[bytes]]: ...
+    def read_stream(
+        self,
+        params: Mapping[str, str],
+        consume: Callable[[Iterator[bytes]], PollAnswer],
+        *,
+        timeout: float | None = None,
+    ) -> PollAnswer: ...
 
     def log_finish(self, job_id: str) -> None: ...
 
@@ -642,9 +376,6 @@ class _CapReached(Exception):
     """Raised inside a page when ``max_logs`` entries have been read."""
 
 
-_TRANSIENT_POLL = (errors.ConnectError, errors.SessionTimedOut, errors.ServerUnavailable)
-
-
 def run_log_job(
     api: LogJobApi,
     query: str,
@@ -655,58 +386,64 @@ def run_log_job(
     backoff: Backoff = LOG_BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
     on_job: Callable[[str], None] | None = None,
-    on_rows: Callable[[list[Row]], None] | None = None,
 ) -> int:
-    """Start one log job, poll it to its final answer and stream its entries to ``on_entry``.
+    """Start one log job, wait for its final answer and stream its entries to ``on_entry``.
 
-    Returns the number of entries the page held. Reads the device; writes nothing. Whatever ends
-    this early (the deadline → :class:`JobTimeout`, Ctrl-C, any error, ``on_entry`` raising)
-    deletes the job with ``action=finish``.
+    Returns the number of entries the page held. Reads the device; writes nothing. The job is
+    waited for by the one poller (:func:`panpin.panos.jobs.poll`) under ``backoff``'s deadline;
+    each poll is one request, retried by the transport alone. PAN-OS deletes a job once its final
+    answer was fetched, so when a fetch was cut off half-way (and asked again by the transport)
+    the job may be gone: the page is then asked for with a new job, under the same deadline
+    (``on_entry`` drops what it already saw by id). Whatever ends this early (the deadline →
+    :class:`JobTimeout`, Ctrl-C, any error, ``on_entry`` raising) deletes the job with
+    ``action=finish``.
     """
-    job_id = api.log_start(LOG_TYPE, query, nlogs=nlogs, skip=skip, direction="forward")
-    if on_job is not None:
-        on_job(job_id)
+    from panpin.panos.jobs import poll
+
+    job = [""]
+
+    def start() -> None:
+        job[0] = api.log_start(LOG_TYPE, query, nlogs=nlogs, skip=skip, direction="forward")
+        if on_job is not None:
+            on_job(job[0])
+
+    def consume(chunks: Iterator[bytes]) -> PollAnswer:
+        return read_page(chunks, on_entry)
+
+    def ask() -> PollAnswer:
+        try:
+            return api.read_stream({"type": "log", "action": "get", "job-id": job[0]}, consume)
+        except errors.NotPresent:
+            log.info("log job %s is gone on the device; asking for the page again", job[0])
+            start()
+            return PollAnswer(status="", progress=None, final=False, entries=0)
+
+    def timeout(last: PollAnswer) -> errors.JobTimeout:
+        progress = "?" if last.progress is None else f"{last.progress}%"
+        return errors.JobTimeout(
+            f"log query job {job[0]} did not finish within {backoff.deadline:g}s "
+            f"(status {last.status or '?'}, progress {progress}); cancelled it",
+            job_id=job[0],
+        )
+
+    start()
     done = False
     try:
-        started = time.monotonic()
-        interval = backoff.initial
-        failures = 0
-        last = PollAnswer(status="", progress=None, final=False, entries=0)
-        while True:
-            try:
-                with api.stream({"type": "log", "action": "get", "job-id": job_id}) as chunks:
-                    last = read_page(chunks, on_entry, on_rows)
-                failures = 0
-            except errors.NotPresent:
-                done = True  # the device has no such job (any more): nothing to cancel
-                raise
-            except _TRANSIENT_POLL:
-                failures += 1
-                if failures > _POLL_RETRIES:
-                    raise
-            if last.final and failures == 0:
-                done = True
-                return last.entries
-            if time.monotonic() - started + interval > backoff.deadline:
-                progress = "?" if last.progress is None else f"{last.progress}%"
-                raise errors.JobTimeout(
-                    f"log query job {job_id} did not finish within {backoff.deadline:g}s "
-                    f"(status {last.status or '?'}, progress {progress}); cancelled it",
-                    job_id=job_id,
-                )
-            sleep(interval)
-            interval = min(interval * backoff.factor, backoff.maximum)
+        answer = poll(
+            ask, finished=lambda a: a.final, backoff=backoff, timeout=timeout, sleep=sleep
+        )
+        done = True  # a job whose final answer was fetched is deleted by the device itself
+        return answer.entries
     finally:
         if not done:
-            api.log_finish(job_id)
+            api.log_finish(job[0])
 
 
 def read_logs(
     api: LogJobApi,
     query: str,
     *,
-    sink: Callable[[LogEntry], None] | None = None,
-    sink_rows: Callable[[list[Row]], None] | None = None,
+    sink: Callable[[LogEntry], None],
     max_logs: int | None = None,
     known_ids: Collection[str] = (),
     backoff: Backoff = LOG_BACKOFF,
@@ -714,17 +451,14 @@ def read_logs(
     progress: Callable[[int], None] | None = None,
     nlogs: int = NLOGS,
 ) -> ReadStats:
-    """Read every Decryption-log entry matching ``query`` (oldest first) into the sink.
+    """Read every Decryption-log entry matching ``query`` (oldest first) into ``sink``.
 
-    Pages of ``nlogs`` with ``skip``; each distinct entry reaches the sink once: ``sink`` gets
-    each as a dict (:func:`entry_fields`), or ``sink_rows`` gets them as rows (:data:`Row`), in
-    lists, in order (give one of the two). ``known_ids`` (the incremental watermark's entries at
-    its boundary second) are skipped like duplicates. ``max_logs`` caps the distinct entries
-    read; ``truncated`` says the cap cut the window short. ``progress`` gets the running count.
+    Pages of ``nlogs`` with ``skip``; each distinct entry reaches ``sink`` once, as a dict
+    (:func:`entry_fields`), in order. ``known_ids`` (the incremental watermark's entries at its
+    boundary second) are skipped like duplicates. ``max_logs`` caps the distinct entries read;
+    ``truncated`` says the cap cut the window short. ``progress`` gets the running count.
     Reads the device; writes nothing.
     """
-    if (sink is None) == (sink_rows is None):
-        raise ValueError("give sink or sink_rows")
     if not 1 <= nlogs <= NLOGS:
         raise ValueError(f"nlogs must be 1..{NLOGS}")
     if max_logs is not None and max_logs < 1:
@@ -734,48 +468,25 @@ def read_logs(
     previous: set[str] = set()
     current: set[str] = set()
 
-    def take(
-        items: Sequence[_T],
-        key_of: Callable[[_T], str | None],
-        deliver: Callable[[list[_T]], None],
-    ) -> None:
-        # The entries not seen before, in order and in one call of ``deliver``, also when the cap
-        # stops them part-way (then _CapReached ends the page).
-        before = stats.logs_read
-        taken: list[_T] = []
-        try:
-            for item in items:
-                if max_logs is not None and stats.logs_read >= max_logs:
-                    stats.truncated = True
-                    raise _CapReached
-                key = key_of(item)
-                if key is not None:
-                    if key in known or key in previous or key in current:
-                        stats.duplicates += 1
-                        continue
-                    current.add(key)
-                stats.logs_read += 1
-                taken.append(item)
-        finally:
-            if taken:
-                deliver(taken)
-            if progress is not None and stats.logs_read // 1000 > before // 1000:
-                progress(stats.logs_read)
-
-    def each(entries: list[dict[str, str]]) -> None:
-        assert sink is not None
-        for entry in entries:
-            sink(entry)
-
     def on_entry(entry: dict[str, str]) -> None:
-        if sink is not None:
-            take([entry], entry_id, each)
-        else:
-            on_rows([row_of(entry)])
+        if max_logs is not None and stats.logs_read >= max_logs:
+            stats.truncated = True
+            raise _CapReached
+        key = entry_id(entry)
+        if key is not None:
+            # The previous page (an insertion into the window shifts entries into this one)
+            # and this page (a page asked again after a cut answer) may repeat entries.
+            if key in known or key in previous or key in current:
+                stats.duplicates += 1
+                return
+            current.add(key)
+        stats.logs_read += 1
+        sink(entry)
+        if progress is not None and stats.logs_read % 1000 == 0:
+            progress(stats.logs_read)
 
-    def on_rows(rows: list[Row]) -> None:
-        assert sink_rows is not None
-        take(rows, row_id, sink_rows)
+    def jobs_counted(job_id: str) -> None:
+        stats.jobs += 1
 
     skip = 0
     while True:
@@ -784,33 +495,22 @@ def read_logs(
             # Read no more than the cap needs, plus the boundary entries we will drop, plus one:
             # that one tells a window cut by the cap from one that ends exactly at it.
             page_size = max(1, min(nlogs, max_logs - stats.logs_read + len(known) + 1))
-        restarts = 0
-        while True:
-            stats.jobs += 1
-            try:
-                count = run_log_job(
-                    api,
-                    query,
-                    skip=skip,
-                    nlogs=page_size,
-                    on_entry=on_entry,
-                    on_rows=on_rows if sink_rows is not None else None,
-                    backoff=backoff,
-                    sleep=sleep,
-                )
-            except _CapReached:
-                stats.pages += 1
-                if progress is not None:
-                    progress(stats.logs_read)
-                return stats
-            except errors.NotPresent:
-                # The device forgot the job (e.g. a fetch was cut off after PAN-OS deleted it):
-                # run the page again; the per-page ids keep what was read from counting twice.
-                restarts += 1
-                if restarts > _PAGE_RESTARTS:
-                    raise
-                continue
-            break
+        try:
+            count = run_log_job(
+                api,
+                query,
+                skip=skip,
+                nlogs=page_size,
+                on_entry=on_entry,
+                backoff=backoff,
+                sleep=sleep,
+                on_job=jobs_counted,
+            )
+        except _CapReached:
+            stats.pages += 1
+            if progress is not None:
+                progress(stats.logs_read)
+            return stats
         stats.pages += 1
         if progress is not None:
             progress(stats.logs_read)
@@ -919,21 +619,21 @@ def scan_device(
 
     aggregator = Aggregator(signals=chosen, by_day=incremental)
     edge = _Boundary(mark)
-    # The next watermark is only kept by an incremental scan; a plain one hands rows straight
+    # The next watermark is only kept by an incremental scan; a plain one hands entries straight
     # to the aggregator.
-    sink: Callable[[list[Row]], None] = aggregator.add_rows
+    sink: Callable[[LogEntry], None] = aggregator.add
     if incremental:
 
-        def sink(rows: list[Row]) -> None:
-            aggregator.add_rows(rows)
-            edge.see(rows)
+        def sink(entry: LogEntry) -> None:
+            aggregator.add(entry)
+            edge.see(entry)
 
     run_id = state.start_run(key, where) if incremental and state is not None else None
     try:
         stats = read_logs(
             api,
             query,
-            sink_rows=sink,
+            sink=sink,
             max_logs=max_logs,
             known_ids=known,
             backoff=backoff,
@@ -984,17 +684,16 @@ class _Boundary:
         self.time = mark.receive_time if mark else ""
         self.ids: set[str] = set(mark.seen_ids) if mark else set()
 
-    def see(self, rows: Iterable[Row]) -> None:
-        for row in rows:
-            when = row[_TIME].strip()
-            if not _TIME_RE.match(when) or when < self.time:
-                continue
-            if when > self.time:
-                self.time = when
-                self.ids = set()
-            key = row_id(row)
-            if key is not None:
-                self.ids.add(key)
+    def see(self, entry: LogEntry) -> None:
+        when = entry.get("receive_time", "").strip()
+        if not _TIME_RE.match(when) or when < self.time:
+            return
+        if when > self.time:
+            self.time = when
+            self.ids = set()
+        key = entry_id(entry)
+        if key is not None:
+            self.ids.add(key)
 
 
 def _covering_names(api: XmlApi, location: Location | None) -> list[str]:

@@ -8,8 +8,7 @@ network; the same behaviour over real HTTPS is in tests/integration/test_scan.py
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,11 @@ from lxml import etree
 from panpin import errors
 from panpin.panos.timing import Backoff
 from panpin.panos.xmlapi import iterparse
-from panpin.scan.evidence import ROW_FIELDS, Aggregator
+from panpin.scan.evidence import Aggregator
 from panpin.scan.logs import (
     LogEntry,
     PollAnswer,
     ReadStats,
-    Row,
     entry_id,
     read_answer,
     read_logs,
@@ -151,18 +149,23 @@ class FakeLogApi:
         self.started.append({"query": query, "nlogs": nlogs, "skip": skip})
         return job
 
-    @contextmanager
-    def stream(
-        self, params: Mapping[str, str], *, timeout: float | None = None
-    ) -> Iterator[Iterator[bytes]]:
+    def read_stream(
+        self,
+        params: Mapping[str, str],
+        consume: Callable[[Iterator[bytes]], PollAnswer],
+        *,
+        timeout: float | None = None,
+    ) -> PollAnswer:
+        return consume(iter(self._chunks(params)))
+
+    def _chunks(self, params: Mapping[str, str]) -> list[bytes]:
         job = self.jobs.get(params["job-id"])
         if job is None:
             body = (
                 b'<response status="error" code="7">'
                 b"<msg><line>job not found</line></msg></response>"
             )
-            yield iter([body])
-            return
+            return [body]
         job["polls"] += 1
         if job["skip"] in self.forget_once:
             self.forget_once.discard(job["skip"])
@@ -176,81 +179,71 @@ class FakeLogApi:
                 body = page_xml(page[: len(page) // 2], progress=60)
             else:
                 body = page_xml(page)
-        yield iter([body[i : i + 8192] for i in range(0, len(body), 8192)])
+        return [body[i : i + 8192] for i in range(0, len(body), 8192)]
 
     def log_finish(self, job_id: str) -> None:
         self.finished.append(job_id)
 
 
-@pytest.fixture(params=["dicts", "rows"])
-def via(request: pytest.FixtureRequest) -> str:
-    """Each paging test runs with a dict sink and with a row sink (what a scan uses)."""
-    return str(request.param)
-
-
-def _read(via: str, api: FakeLogApi, **kw: Any) -> tuple[list[LogEntry], ReadStats]:
+def _read(api: FakeLogApi, **kw: Any) -> tuple[list[LogEntry], ReadStats]:
     got: list[LogEntry] = []
-    if via == "dicts":
-        stats = read_logs(api, "q", sink=got.append, backoff=FAST, sleep=lambda s: None, **kw)
-        return got, stats
-    rows: list[Row] = []
-    stats = read_logs(api, "q", sink_rows=rows.extend, backoff=FAST, sleep=lambda s: None, **kw)
-    return [dict(zip(ROW_FIELDS, row, strict=True)) for row in rows], stats
+    stats = read_logs(api, "q", sink=got.append, backoff=FAST, sleep=lambda s: None, **kw)
+    return got, stats
 
 
-def test_pages_until_a_short_page(via: str) -> None:
+def test_pages_until_a_short_page() -> None:
     api = FakeLogApi([entry_xml(i) for i in range(25)])
-    got, stats = _read(via, api, nlogs=10)
+    got, stats = _read(api, nlogs=10)
     assert [int(e["seqno"]) for e in got] == list(range(25))
     assert [s["skip"] for s in api.started] == [0, 10, 20]
     assert stats.pages == 3 and not stats.truncated
     assert api.finished == []  # finished jobs are not cancelled
 
 
-def test_exact_multiple_of_nlogs_ends_with_an_empty_page(via: str) -> None:
+def test_exact_multiple_of_nlogs_ends_with_an_empty_page() -> None:
     api = FakeLogApi([entry_xml(i) for i in range(20)])
-    got, _ = _read(via, api, nlogs=10)
+    got, _ = _read(api, nlogs=10)
     assert len(got) == 20 and [s["skip"] for s in api.started] == [0, 10, 20]
 
 
-def test_an_insertion_into_the_window_is_not_counted_twice(via: str) -> None:
+def test_an_insertion_into_the_window_is_not_counted_twice() -> None:
     # Two late entries land before page 2 is taken: page 2 repeats the end of page 1.
     api = FakeLogApi([entry_xml(i) for i in range(25)])
     api.before_page[10] = [entry_xml(100), entry_xml(101)]
-    got, stats = _read(via, api, nlogs=10)
+    got, stats = _read(api, nlogs=10)
     ids = [entry_id(e) for e in got]
     assert len(ids) == len(set(ids)) == 25
     assert stats.duplicates == 2
 
 
-def test_panorama_partial_fin_is_waited_out(via: str) -> None:
+def test_panorama_partial_fin_is_waited_out() -> None:
     api = FakeLogApi([entry_xml(i) for i in range(30)], partial_fin=True)
-    got, _ = _read(via, api, nlogs=10)
+    got, _ = _read(api, nlogs=10)
     assert len(got) == 30
     assert all(job["polls"] == 3 for job in api.jobs.values())
 
 
-def test_max_logs_caps_and_reports_truncation(via: str) -> None:
+def test_max_logs_caps_and_reports_truncation() -> None:
     api = FakeLogApi([entry_xml(i) for i in range(50)])
-    got, stats = _read(via, api, nlogs=10, max_logs=15)
+    got, stats = _read(api, nlogs=10, max_logs=15)
     assert len(got) == 15 and stats.truncated
-    got, stats = _read(via, FakeLogApi([entry_xml(i) for i in range(15)]), nlogs=10, max_logs=15)
+    got, stats = _read(FakeLogApi([entry_xml(i) for i in range(15)]), nlogs=10, max_logs=15)
     assert len(got) == 15 and not stats.truncated
 
 
-def test_known_ids_at_the_watermark_second_are_dropped(via: str) -> None:
+def test_known_ids_at_the_watermark_second_are_dropped() -> None:
     entries = [entry_xml(i, when="2026/11/26 09:00:00") for i in range(5)]
     api = FakeLogApi(entries)
     known = {entry_id({"serial": "007951000345678", "seqno": str(i)}) for i in range(3)}
-    got, stats = _read(via, api, known_ids={k for k in known if k})
+    got, stats = _read(api, known_ids={k for k in known if k})
     assert [e["seqno"] for e in got] == ["3", "4"]
     assert stats.duplicates == 3
 
 
-def test_a_forgotten_job_restarts_the_page(via: str) -> None:
+def test_a_forgotten_job_restarts_the_page() -> None:
     api = FakeLogApi([entry_xml(i) for i in range(12)], act_polls=1)
     api.forget_once.add(10)
-    got, stats = _read(via, api, nlogs=10)
+    got, stats = _read(api, nlogs=10)
     assert len(got) == 12 and stats.jobs == 3
 
 
@@ -286,17 +279,13 @@ def test_an_error_in_the_sink_cancels_the_job() -> None:
 
     with pytest.raises(RuntimeError):
         read_logs(api, "q", sink=boom, backoff=FAST, sleep=lambda s: None)
-    with pytest.raises(RuntimeError):
-        read_logs(api, "q", sink_rows=boom, backoff=FAST, sleep=lambda s: None)
-    assert api.finished == ["1", "2"]
-    with pytest.raises(ValueError, match="sink"):
-        read_logs(api, "q", backoff=FAST)
+    assert api.finished == ["1"]
 
 
-def test_progress_is_reported_on_both_paths(via: str) -> None:
+def test_progress_is_reported_on_both_paths() -> None:
     seen: list[int] = []
     api = FakeLogApi([entry_xml(i) for i in range(2500)])
-    got, _ = _read(via, api, progress=seen.append, nlogs=1000)
+    got, _ = _read(api, progress=seen.append, nlogs=1000)
     assert len(got) == 2500 and seen[-1] == 2500
     assert sorted(seen) == seen and any(1000 <= n < 2500 for n in seen)
 
@@ -310,7 +299,7 @@ def test_memory_does_not_grow_with_the_number_of_entries() -> None:
         tracemalloc.start()
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        read_logs(api, "q", sink_rows=agg.add_rows, backoff=FAST, sleep=lambda s: None, nlogs=1000)
+        read_logs(api, "q", sink=agg.add, backoff=FAST, sleep=lambda s: None, nlogs=1000)
         used = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         assert sum(c.hits for c in agg.candidates()) == n
