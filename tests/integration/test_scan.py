@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from panpin import errors
-from panpin.panos.timing import Backoff
+from panpin.panos.timing import Backoff, RetryPolicy
 from panpin.panos.xmlapi import Connection, XmlApi
-from panpin.panos.timing import RetryPolicy
 from panpin.scan.evidence import ScanResult, safe_text
 from panpin.scan.logs import LOG_BACKOFF, scan_device
 from panpin.simulator import Scenario, Simulator, expected_counts, load_scenario, scenario_from_dict

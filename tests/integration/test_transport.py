@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from panpin import errors
 from panpin.panos.exclusions import read_list
-from panpin.panos.xmlapi import Connection, XmlApi
 from panpin.panos.timing import RetryPolicy
+from panpin.panos.xmlapi import Connection, XmlApi
 from panpin.settings import Location
 from panpin.simulator import Simulator, load_scenario
 

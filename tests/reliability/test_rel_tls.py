@@ -11,8 +11,8 @@ from rel_https import OK_INFO, Answer, Pki, cert_fingerprint, host_of, make_pki,
 from rel_support import record
 
 from panpin import errors
-from panpin.panos.xmlapi import Connection, XmlApi
 from panpin.panos.timing import RetryPolicy
+from panpin.panos.xmlapi import Connection, XmlApi
 
 KEY = "TLS-TEST-KEY-0123456789"
 FAST = RetryPolicy(attempts=2, initial=0.01, maximum=0.02, jitter=0.0, deadline=5.0)

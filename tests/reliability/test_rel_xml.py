@@ -20,8 +20,8 @@ from rel_support import FULL, record
 
 from panpin import errors
 from panpin.panos.exclusions import read_list
-from panpin.panos.xmlapi import DEFAULT_MAX_RESPONSE_BYTES, Connection, XmlApi
 from panpin.panos.timing import RetryPolicy
+from panpin.panos.xmlapi import DEFAULT_MAX_RESPONSE_BYTES, Connection, XmlApi
 from panpin.scan.logs import read_logs
 from panpin.settings import Location
 
