@@ -31,7 +31,9 @@ LABELS = {
     "scan-pan-python": "pan-python `log()` + ElementTree",
     "scan-lxml-floor": "floor: `lxml.etree.fromstring`",
 }
-RSS_LIMIT_MB = 100.0
+RSS_LIMIT_MB = 60.0
+# Client CPU per entry, panpin ÷ pan-python (issue 13: the streamed reader, one path).
+CPU_RATIO_TARGET = 0.75
 # "Flat" peak RSS: the big scan may use at most this much more than the small one.
 RSS_FLAT_TOLERANCE = 0.10
 
@@ -154,8 +156,8 @@ def section(rows: list[Row], sizes: tuple[int, ...], reps: dict[int, int]) -> Se
             f"1. scan CPU/entry vs pan-python ({big:,} entries)",
             f"{ratio_pp:.2f}x ({p_big.us_per_entry:.1f} vs "
             f"{by[(big, 'scan-pan-python')].us_per_entry:.1f} µs)",
-            "≤ 0.33x",
-            ratio_pp <= 1 / 3,
+            f"≤ {CPU_RATIO_TARGET:.2f}x",
+            ratio_pp <= CPU_RATIO_TARGET,
         ),
         Verdict(
             f"1. scan CPU/entry vs lxml floor ({big:,} entries)",
@@ -198,9 +200,12 @@ def section(rows: list[Row], sizes: tuple[int, ...], reps: dict[int, int]) -> Se
             "(TLS, HTTP, parsing, and for panpin the aggregation); the floor's is the parse "
             "alone. Peak RSS is the client process's high-water mark, imports included. "
             '"panpin ÷ this" below 1 means panpin uses less CPU per entry.',
-            f"The floor alone costs {floor_pp:.2f}x of pan-python's CPU per entry: to hold "
-            '"at most 1/3 of pan-python", panpin reads a page without building a tree at '
-            "all (entries matched by layout, still checked to the byte; see below), which is "
-            "how it gets below the floor.",
+            f"The floor alone costs {floor_pp:.2f}x of pan-python's CPU per entry. panpin "
+            "reads a page one way only: streamed through lxml's hardened pull parser, which "
+            "reports only the page's job, logs and entry elements (the filter runs in C), each "
+            "entry freed once its fields are taken, so no page is held whole. The earlier "
+            "target of 1/3 of pan-python (met with a second, layout-matching reader) is "
+            "withdrawn: it saved about 5 s of CPU per 500 000 entries in a job that waits "
+            "minutes on the device.",
         ],
     )

@@ -63,6 +63,7 @@ class GlobalOptions:
     state: str | None = None
     verbose: int = 0
     quiet: bool = False
+    log_format: str = "text"
 
 
 class LazyGroup(click.Group):
@@ -155,6 +156,13 @@ class LazyGroup(click.Group):
 )
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="PANPIN_LOG_FORMAT",
+    help="stderr lines as text, or one JSON object per line for log shippers.",
+)
+@click.option(
     "-q",
     "--quiet",
     is_flag=True,
@@ -181,7 +189,50 @@ def cli(ctx: click.Context, /, **kwargs: Any) -> None:
     # `panpin: warning: …`, the same style as `panpin: error: …` (docs/design.md).
     for number in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL):
         logging.addLevelName(number, logging.getLevelName(number).lower())
-    logging.basicConfig(level=level, format="panpin: %(levelname)s: %(message)s", stream=sys.stderr)
+    global _JSON_LOGS
+    _JSON_LOGS = opts.log_format == "json"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        _JsonFormatter() if _JSON_LOGS else logging.Formatter("panpin: %(levelname)s: %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+# Set by the group once the flags are read: main()'s own error line follows --log-format too.
+_JSON_LOGS = False
+
+
+def _JsonFormatter() -> Any:
+    import json
+    import logging
+    from datetime import UTC, datetime
+
+    class JsonFormatter(logging.Formatter):
+        """One JSON object per line: time (UTC, ISO 8601), level, logger, message."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            return json.dumps(
+                {
+                    "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                        timespec="seconds"
+                    ),
+                    "level": record.levelname.lower(),
+                    "logger": record.name,
+                    "message": record.getMessage(),
+                }
+            )
+
+    return JsonFormatter()
+
+
+def _say_error(text: str) -> None:
+    """The final error line, in the chosen log format."""
+    if _JSON_LOGS:
+        import json
+
+        click.echo(json.dumps({"level": "error", "logger": "panpin", "message": text}), err=True)
+    else:
+        click.echo(f"panpin: error: {text}", err=True)
 
 
 def _handle_signals() -> dict[int, Any]:
@@ -255,7 +306,7 @@ def _main(argv: list[str] | None) -> None:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        click.echo(f"panpin: error: {exc.format_message()}{hint}", err=True)
+        _say_error(f"{exc.format_message()}{hint}")
         sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
     except Exception as exc:
         # A PanpinError is no click exception, so the order of these handlers does not matter.
@@ -263,7 +314,7 @@ def _main(argv: list[str] | None) -> None:
 
         if not isinstance(exc, PanpinError):
             raise
-        click.echo(f"panpin: error: {exc}", err=True)
+        _say_error(str(exc))
         sys.exit(exc.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
 

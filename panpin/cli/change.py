@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -226,10 +227,21 @@ def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool) -> Non
     help="How far back the first run reads (later runs start at the stored watermark).",
 )
 @click.option("--dry-run", is_flag=True, help="Plan only; exit 3 when changes are pending.")
+@click.option(
+    "--metrics",
+    "metrics_path",
+    metavar="FILE",
+    help="Also write the run's outcome as a Prometheus textfile-collector file (*.prom).",
+)
 @format_option
 @click.pass_context
 def run(
-    ctx: click.Context, policy_path: str, since: str | None, dry_run: bool, fmt: str | None
+    ctx: click.Context,
+    policy_path: str,
+    since: str | None,
+    dry_run: bool,
+    metrics_path: str | None,
+    fmt: str | None,
 ) -> None:
     """The cron one-shot: scan new logs, decide, and apply — per device, concurrently.
 
@@ -238,6 +250,7 @@ def run(
     """
     from panpin.change.session import run_fleet
 
+    started = time.time()
     policy = _load_policy(policy_path)
     sessions = [_session(ctx, d) for d in fleet(ctx)]
     try:
@@ -267,7 +280,17 @@ def run(
         columns = ["device", "result", "exit_code", "change_id", "adds", "removes"]
         if not quiet or chosen == "json":
             emit(render_rows(rows, columns, chosen))
-    ctx.exit(worst_exit([r.exit_code for r in results]))
+    code = worst_exit([r.exit_code for r in results])
+    if metrics_path:
+        from panpin.metrics import write_textfile
+
+        try:
+            write_textfile(
+                metrics_path, results, started=started, finished=time.time(), exit_code=code
+            )
+        except OSError as exc:
+            raise errors.InputError(f"--metrics {metrics_path}: {exc.strerror or exc}") from None
+    ctx.exit(code)
 
 
 @click.command()
