@@ -50,6 +50,8 @@ class Journal(Protocol):
 
     def get(self, change_id: str) -> ChangeRecord | None: ...
 
+    def records(self, device: str | None = None) -> list[ChangeRecord]: ...
+
 
 @dataclass
 class Outcome:
@@ -714,6 +716,9 @@ def _push_and_check(ctx: ChangeContext, plan: Plan, description: str, outcome: O
     ]
     if status.ok:
         ctx.say(f"pushed {ctx.location} to {len(status.devices)} device(s) (job {status.job_id})")
+        # The push carries the template's whole config: an earlier change whose push failed on
+        # some firewall has now reached every one.
+        _close_push_failed(ctx, status.job_id, f"pushed with change {plan.change_id}")
         return
     failed = status.failed_devices
     names = ", ".join(
@@ -728,6 +733,55 @@ def _push_and_check(ctx: ChangeContext, plan: Plan, description: str, outcome: O
         f"hold the change. Re-push {ctx.location} from Panorama, or run `panpin rollback "
         f"{plan.change_id}`."
     )
+
+
+def _push_failed(ctx: ChangeContext) -> list[str]:
+    """This device's changes at this location whose push failed and that nothing settled since."""
+    journal = ctx.journal
+    if journal is None:
+        return []
+    return [
+        r.change_id
+        for r in journal.records(ctx.device_name)
+        if r.result == ChangeResult.PUSH_FAILED and r.location == str(ctx.location)
+    ]
+
+
+def _close_push_failed(ctx: ChangeContext, job_id: str | None, how: str) -> None:
+    for change_id in _push_failed(ctx):
+        ctx.record(change_id, ChangeResult.COMMITTED, job_id=job_id, detail=how)
+
+
+def repush_failed(ctx: ChangeContext) -> str | None:
+    """Panorama: push the location again when a change's push failed earlier; the job id, or None.
+
+    The way out of ``push-failed`` (exit 6): Panorama holds the change, some firewall does not.
+    A run with nothing new to change pushes the template or stack once more (``commit-all``,
+    which never changes Panorama's own config) after the usual pre-checks; when every device
+    reports OK the change is recorded committed, otherwise it stays push-failed and the run
+    exits 6 again naming the devices.
+    """
+    pending = _push_failed(ctx)
+    if not pending or not (ctx.panorama and ctx.location.on_panorama):
+        return None
+    precheck(ctx.api, ctx.admin, ctx.location, ctx.run_tag)
+    ctx.say(f"the push of {', '.join(pending)} failed earlier: pushing {ctx.location} again")
+    with ctx.api.persisting():
+        status = push(
+            ctx.api, ctx.location, f"panpin re-push of {pending[-1]}", backoff=ctx.backoff
+        )
+    if status is None:
+        _close_push_failed(ctx, None, "re-push: Panorama reported nothing to push")
+        return None
+    if not status.ok:
+        names = ", ".join(f"{d.name or d.serial} ({d.result})" for d in status.failed_devices)
+        raise errors.ManualInterventionNeeded(
+            f"the re-push of {ctx.location} (job {status.job_id}) failed again on "
+            f"{names or 'the job itself'}; fix the firewall(s), then run again"
+        )
+    ctx.say(f"re-pushed {ctx.location} to {len(status.devices)} device(s) (job {status.job_id})")
+    _close_push_failed(ctx, status.job_id, f"re-pushed (job {status.job_id})")
+    return status.job_id
 
 
 def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:

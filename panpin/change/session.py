@@ -352,6 +352,12 @@ class Session:
                 if not dry_run:
                     # The list just read may show that an interrupted run's change did land.
                     settle_interrupted(self.journal(), name, list(plan.base), pending_ours=None)
+                    # And a change whose push failed on some firewall is pushed again.
+                    with self.locked():
+                        applier = Applier(
+                            self.api, self.device, self.info(), self.journal(), self.say
+                        )
+                        applier.repush_failed()
                 return RunResult(name, ChangeResult.NOTHING_TO_DO, plan=plan)
             if dry_run:
                 return RunResult(name, "pending", errors.EXIT_PENDING, plan=plan)

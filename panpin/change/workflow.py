@@ -14,7 +14,7 @@ from typing import Any
 
 from panpin import errors
 from panpin.change.journal import ChangeJournal
-from panpin.change.lifecycle import ChangeContext, Outcome, apply_plan, run_tag
+from panpin.change.lifecycle import ChangeContext, Outcome, apply_plan, repush_failed, run_tag
 from panpin.change.plan import Plan, PlanDecision, build_plan
 from panpin.change.results import ROLLBACKABLE
 from panpin.decide.engine import DecisionSet, decide
@@ -207,7 +207,10 @@ class Applier:
             raise errors.PlanError(
                 f"plan {plan.change_id} is for location {plan.location}, not {self.device.location}"
             )
-        ctx = ChangeContext(
+        return apply_plan(self._context(), plan, commit=commit)
+
+    def _context(self) -> ChangeContext:
+        return ChangeContext(
             api=self.api,
             location=self.device.location,
             admin=self.device.require_admin(),
@@ -218,7 +221,10 @@ class Applier:
             run_tag=run_tag(self.journal.path) if self.journal is not None else None,
             say=self.say,
         )
-        return apply_plan(ctx, plan, commit=commit)
+
+    def repush_failed(self) -> str | None:
+        """Panorama: push again after an earlier push failed (see lifecycle.repush_failed)."""
+        return repush_failed(self._context())
 
     def current(self) -> list[ExclusionEntry]:
         return read_list(self.api, self.device.location)
