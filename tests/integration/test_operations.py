@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cli_support import DEMO_POLICY
 from conftest import RunCli
 from prometheus_client.parser import text_string_to_metric_families
 
-DEMO_POLICY = str(Path(__file__).resolve().parents[2] / "panpin" / "data" / "demo-policy.yaml")
 PANPIN = Path(sys.executable).parent / "panpin"
 SimFactory = Callable[..., Any]
 
@@ -33,17 +33,7 @@ def test_run_writes_a_textfile_the_prometheus_parser_reads(
 ) -> None:
     sim = sim_factory()
     prom = tmp_path / "panpin.prom"
-    args = [
-        "--host",
-        sim.host,
-        "--ca-file",
-        str(sim.ca_file),
-        "--admin",
-        sim.admin,
-        "--state",
-        str(tmp_path / "state.db"),
-    ]
-    env = {"PANPIN_API_KEY": sim.api_key}
+    args, env = sim_args(sim, tmp_path), sim_env(sim)
     dry = run_cli(
         *args, "run", "--policy", DEMO_POLICY, "--dry-run", "--metrics", str(prom), env=env
     )

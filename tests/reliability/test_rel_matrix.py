@@ -57,6 +57,7 @@ from rel_support import (
 
 from panpin.change.results import UNFINISHED
 from panpin.simulator import Simulator
+from panpin.simulator.faults import Fault
 
 FAULT_CELLS = [
     pytest.param(step, fault, n, id=f"{fault}-at-{step}" + (f"-{n}" if REPEAT > 1 else ""))
@@ -224,27 +225,15 @@ def _subprocess_env(key: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize(("step", "repeat"), TERM_CELLS)
-def test_sigterm_at_step(
-    step: str,
-    repeat: int,
-    sim: Simulator,
-    ref: Reference,
-    tmp_path: Path,
-    run_cli: RunCli,
-) -> None:
-    """SIGTERM (what `timeout` and systemd send) while the device holds the step's answer: the
-    run cleans up on its way out, so no lock of panpin's is left, without waiting for the next."""
+def _signalled_run(
+    sim: Simulator, tmp_path: Path, step: str, fault: str, repeat: int, kind: str, seconds: float
+) -> tuple[list[str], Fault, subprocess.Popen[str], Row, float]:
+    """Start `panpin run` as a process with the step's request held (``kind``) at the device;
+    the caller sends the signal. Returns the run's args, the hold, the process, its row, start."""
     the_step = STEP_BY_KEY[step]
-    prior = observe(sim)
-    state_db = tmp_path / "state.db"
     args = ["--config", str(write_config(tmp_path, sim)), "--device", "sim", *run_args()]
     hold = sim.faults.add(
-        "hold_answer",
-        match=dict(the_step.match),
-        after=the_step.after,
-        times=1,
-        seconds=TERM_HOLD_SECONDS,
+        kind, match=dict(the_step.match), after=the_step.after, times=1, seconds=seconds
     )
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -256,10 +245,10 @@ def test_sigterm_at_step(
     )
     row = Row(
         step=step,
-        fault="sigterm",
+        fault=fault,
         repeat=repeat,
         exit_code=None,
-        allowed=sorted(allowed_exits(step, "sigterm")),
+        allowed=sorted(allowed_exits(step, fault)) if fault != "sigkill" else [],
         retries=0,
         fault_fired=0,
         state="?",
@@ -271,6 +260,25 @@ def test_sigterm_at_step(
         recovered=False,
         runs=1,
         seconds=0.0,
+    )
+    return args, hold, proc, row, started
+
+
+@pytest.mark.parametrize(("step", "repeat"), TERM_CELLS)
+def test_sigterm_at_step(
+    step: str,
+    repeat: int,
+    sim: Simulator,
+    ref: Reference,
+    tmp_path: Path,
+    run_cli: RunCli,
+) -> None:
+    """SIGTERM (what `timeout` and systemd send) while the device holds the step's answer: the
+    run cleans up on its way out, so no lock of panpin's is left, without waiting for the next."""
+    prior = observe(sim)
+    state_db = tmp_path / "state.db"
+    args, hold, proc, row, started = _signalled_run(
+        sim, tmp_path, step, "sigterm", repeat, "hold_answer", TERM_HOLD_SECONDS
     )
     try:
         wait_until(lambda: hold.fired >= 1 or proc.poll() is not None, 60, "the step")
@@ -322,41 +330,10 @@ def test_sigkill_at_step(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """SIGKILL while the step's request is at the device; the request then completes there."""
-    the_step = STEP_BY_KEY[step]
     prior = observe(sim)
     state_db = tmp_path / "state.db"
-    args = ["--config", str(write_config(tmp_path, sim)), "--device", "sim", *run_args()]
-    hold = sim.faults.add(
-        "delay",
-        match=dict(the_step.match),
-        after=the_step.after,
-        times=1,
-        seconds=KILL_HOLD_SECONDS,
-    )
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [str(PANPIN_BIN), *args],
-        env=_subprocess_env(sim.api_key),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    row = Row(
-        step=step,
-        fault="sigkill",
-        repeat=repeat,
-        exit_code=None,
-        allowed=[],
-        retries=0,
-        fault_fired=0,
-        state="?",
-        leftovers=False,
-        locks_leaked=0,
-        entries_lost=0,
-        pending_lost=0,
-        recovery_exit=-1,
-        recovered=False,
-        runs=1,
-        seconds=0.0,
+    args, hold, proc, row, started = _signalled_run(
+        sim, tmp_path, step, "sigkill", repeat, "delay", KILL_HOLD_SECONDS
     )
     try:
         wait_until(lambda: hold.fired >= 1 or proc.poll() is not None, 60, "the step")

@@ -9,38 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import DEMO_POLICY, sim_args, sim_env
 from conftest import RunCli
 
-DEMO_POLICY = str(Path(__file__).resolve().parents[2] / "panpin" / "data" / "demo-policy.yaml")
 LOCATION = "template-stack:branch-stack"
 FAILING = "007951000222222"  # branch-fw-02 in the panorama scenario
 SimFactory = Callable[..., Any]
 
 
 def args(sim: Any, tmp_path: Path) -> list[str]:
-    return [
-        "--host",
-        sim.host,
-        "--ca-file",
-        str(sim.ca_file),
-        "--admin",
-        sim.admin,
-        "--state",
-        str(tmp_path / "state.db"),
-        "--location",
-        LOCATION,
-    ]
+    return sim_args(sim, tmp_path, LOCATION)
 
 
 def history(run_cli: RunCli, sim: Any, tmp_path: Path) -> list[dict[str, Any]]:
-    shown = run_cli(*args(sim, tmp_path), "history", "--format", "json", env=env(sim))
+    shown = run_cli(*args(sim, tmp_path), "history", "--format", "json", env=sim_env(sim))
     assert shown.code == 0, shown.err
     rows: list[dict[str, Any]] = json.loads(shown.out)
     return rows
-
-
-def env(sim: Any) -> dict[str, str]:
-    return {"PANPIN_API_KEY": sim.api_key}
 
 
 def pushes(sim: Any) -> list[Any]:
@@ -53,14 +38,14 @@ def test_a_failed_push_is_pushed_again_by_the_next_run(
 ) -> None:
     sim = sim_factory("panorama")
     sim.faults.add("push_device_fail", serial=FAILING, times=failures)
-    first = run_cli(*args(sim, tmp_path), "run", "--policy", DEMO_POLICY, env=env(sim))
+    first = run_cli(*args(sim, tmp_path), "run", "--policy", DEMO_POLICY, env=sim_env(sim))
     assert first.code == 6, first.err
     assert "branch-fw-02" in first.err or FAILING in first.err
     assert not any(lock.admin == sim.admin for lock in sim.device.config_locks.values())
     assert [r["result"] for r in history(run_cli, sim, tmp_path)] == ["push-failed"]
 
     sim.clear_requests()
-    second = run_cli(*args(sim, tmp_path), "run", "--policy", DEMO_POLICY, env=env(sim))
+    second = run_cli(*args(sim, tmp_path), "run", "--policy", DEMO_POLICY, env=sim_env(sim))
     assert len(pushes(sim)) == 1  # nothing new to change: only the push again
     writes = [r for r in sim.requests if r.type == "config" and r.action in ("set", "delete")]
     assert writes == []
@@ -72,7 +57,7 @@ def test_a_failed_push_is_pushed_again_by_the_next_run(
         assert second.code == 6, second.err
         assert "failed again" in second.err
         assert [r["result"] for r in history(run_cli, sim, tmp_path)] == ["push-failed"]
-        third = run_cli(*args(sim, tmp_path), "run", "--policy", DEMO_POLICY, env=env(sim))
+        third = run_cli(*args(sim, tmp_path), "run", "--policy", DEMO_POLICY, env=sim_env(sim))
         assert third.code == 0, third.err
         assert [r["result"] for r in history(run_cli, sim, tmp_path)] == ["committed"]
     assert not any(lock.admin == sim.admin for lock in sim.device.config_locks.values())
