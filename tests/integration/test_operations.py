@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cli_support import DEMO_POLICY
+from cli_support import DEMO_POLICY, sim_args, sim_env
 from conftest import RunCli
 from prometheus_client.parser import text_string_to_metric_families
 
