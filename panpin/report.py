@@ -27,7 +27,8 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from panpin import __version__
-from panpin.change.plan import Plan, PlanDecision
+from panpin.change.plan import Plan
+from panpin.decide.engine import Decision
 
 if TYPE_CHECKING:
     from panpin.capture import HostConfirmation
@@ -283,7 +284,7 @@ def _header(plan: Plan) -> str:
     )
 
 
-def _summary(plan: Plan, decisions: Sequence[PlanDecision]) -> str:
+def _summary(plan: Plan, decisions: Sequence[Decision]) -> str:
     counts: dict[str, int] = {}
     for d in decisions:
         action = d.action
@@ -297,9 +298,9 @@ def _summary(plan: Plan, decisions: Sequence[PlanDecision]) -> str:
     return f'<section id="summary"><ul class="cards">{items}</ul></section>'
 
 
-def _changes(plan: Plan, decisions: Sequence[PlanDecision]) -> str:
-    by_entry: dict[str, list[PlanDecision]] = {}
-    removals: dict[str, PlanDecision] = {}
+def _changes(plan: Plan, decisions: Sequence[Decision]) -> str:
+    by_entry: dict[str, list[Decision]] = {}
+    removals: dict[str, Decision] = {}
     for d in decisions:
         if d.action == "allow" and d.entry is not None:
             by_entry.setdefault(d.entry.name, []).append(d)
@@ -373,7 +374,7 @@ def _changes(plan: Plan, decisions: Sequence[PlanDecision]) -> str:
     return "".join(parts)
 
 
-def _decisions(decisions: Sequence[PlanDecision]) -> str:
+def _decisions(decisions: Sequence[Decision]) -> str:
     rows = [
         [
             f'<span class="mono">{_e(d.host)}</span>',
@@ -425,7 +426,7 @@ class _Hosts:
 
     def __init__(
         self,
-        decisions: Sequence[PlanDecision],
+        decisions: Sequence[Decision],
         candidates: list[dict[str, Any]],
         captures: dict[str, dict[str, Any]],
     ) -> None:

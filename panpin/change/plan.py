@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from panpin.decide.engine import DECISION_ACTIONS, Decision
 from panpin.errors import InvalidHost, PlanError
 from panpin.hosts import public_suffix_wildcard, validate_exclusion_name
 from panpin.panos.exclusions import ExclusionEntry
@@ -66,61 +67,12 @@ def _refuse_public_suffix_wildcards(adds: Sequence[ExclusionEntry], where: str) 
             )
 
 
-@dataclass(frozen=True)
-class PlanDecision:
-    """One decision as a plan records it: what happens to a host (or an entry) and why.
-
-    Made from :class:`panpin.decide.engine.Decision` for a policy plan, or by a rollback plan
-    (``remove``/``restore``). ``entry`` is the entry the decision adds, removes or defers.
-    """
-
-    host: str
-    action: str
-    rule: str | None
-    reason: str
-    entry: ExclusionEntry | None = None
-    covered_by: str | None = None
-    counted_hits: int = 0
-    clients: int = 0
-    confirmation: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        data: dict[str, object] = {
-            "host": self.host,
-            "action": self.action,
-            "rule": self.rule,
-            "reason": self.reason,
-            "entry": _entry_view(self.entry) if self.entry is not None else None,
-            "covered_by": self.covered_by,
-            "counted_hits": self.counted_hits,
-            "clients": self.clients,
-        }
-        # Only present when a capture was consulted, so plans made without one keep their shape.
-        if self.confirmation is not None:
-            data["confirmation"] = self.confirmation
-        return data
-
-
-def _entry_view(entry: ExclusionEntry) -> dict[str, object]:
-    # owner, rule and expires are read from the description's marker: shown for reviewers,
-    # derived again on load, so a plan read back dumps the same bytes.
-    marker = entry.marker
-    return {
-        "name": entry.name,
-        "description": entry.description,
-        "exclude": entry.exclude,
-        "owner": entry.owner,
-        "rule": marker.rule if marker is not None else None,
-        "expires": entry.expires.isoformat() if entry.expires is not None else None,
-    }
-
-
 _DECISION_KEYS = frozenset(
     {"host", "action", "rule", "reason", "entry", "covered_by", "counted_hits", "clients"}
 )
 
 
-def decision_from_dict(data: object, where: str) -> PlanDecision:
+def decision_from_dict(data: object, where: str) -> Decision:
     """A recorded decision, checked strictly (the plan's digest already held)."""
     if not isinstance(data, dict):
         raise PlanError(f"{where}: expected an object")
@@ -150,9 +102,12 @@ def decision_from_dict(data: object, where: str) -> PlanDecision:
         entry = entry_from_dict(
             {k: raw_entry.get(k) for k in ("name", "description", "exclude")}, f"{where}.entry"
         )
-    return PlanDecision(
+    action = text("action") or ""
+    if action not in (*DECISION_ACTIONS, "restore"):
+        raise PlanError(f"{where}.action: {action!r} is not a decision panpin makes")
+    return Decision(
         host=text("host") or "",
-        action=text("action") or "",
+        action=action,
         rule=text("rule", optional=True),
         reason=text("reason") or "",
         entry=entry,
@@ -177,7 +132,7 @@ class Plan:
     removes: tuple[ExclusionEntry, ...]
     policy: dict[str, str] = field(default_factory=dict)
     scan: dict[str, Any] = field(default_factory=dict)
-    decisions: tuple[PlanDecision, ...] = ()
+    decisions: tuple[Decision, ...] = ()
     kind: str = "policy"  # "policy" for plan/run, "rollback" for an inverse change
     rollback_of: str | None = None
 
@@ -241,7 +196,7 @@ def build_plan(
     removes: Sequence[ExclusionEntry],
     policy: dict[str, str] | None = None,
     scan: dict[str, Any] | None = None,
-    decisions: Sequence[PlanDecision] = (),
+    decisions: Sequence[Decision] = (),
     kind: str = "policy",
     rollback_of: str | None = None,
 ) -> Plan:

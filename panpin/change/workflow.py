@@ -15,9 +15,9 @@ from typing import Any
 from panpin import errors
 from panpin.change.journal import ChangeJournal
 from panpin.change.lifecycle import ChangeContext, Outcome, apply_plan, repush_failed, run_tag
-from panpin.change.plan import Plan, PlanDecision, build_plan
+from panpin.change.plan import Plan, build_plan
 from panpin.change.results import ROLLBACKABLE
-from panpin.decide.engine import DecisionSet, decide
+from panpin.decide.engine import Decision, DecisionSet, decide
 from panpin.decide.policy import Policy
 from panpin.panos import panosxml
 from panpin.panos.device import DeviceInfo, system_info
@@ -94,20 +94,7 @@ def policy_plan(
         removes=decisions.removes,
         policy={"path": policy.source, "sha256": policy.sha256},
         scan=scan,
-        decisions=[
-            PlanDecision(
-                host=d.host,
-                action=d.action,
-                rule=d.rule,
-                reason=d.reason,
-                entry=d.entry,
-                covered_by=d.covered_by,
-                counted_hits=d.counted_hits,
-                clients=d.clients,
-                confirmation=d.confirmation,
-            )
-            for d in decisions.decisions
-        ],
+        decisions=decisions.decisions,
     )
     return plan, decisions
 
@@ -172,12 +159,9 @@ def rollback_plan(
         kind="rollback",
         rollback_of=target,
         decisions=[
+            *(Decision(e.name, "remove", None, f"rollback of {target}", entry=e) for e in deletes),
             *(
-                PlanDecision(e.name, "remove", None, f"rollback of {target}", entry=e)
-                for e in deletes
-            ),
-            *(
-                PlanDecision(e.name, "restore", None, f"rollback of {target}", entry=e)
+                Decision(e.name, "restore", None, f"rollback of {target}", entry=e)
                 for e in restores
             ),
         ],

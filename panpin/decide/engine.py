@@ -59,6 +59,7 @@ DecisionAction = Literal[
     "rejected",
     "remove",
     "cut",
+    "restore",  # a rollback plan re-adds an entry the change removed
 ]
 # Also the order of decisions that share a host.
 DECISION_ACTIONS: Final[tuple[DecisionAction, ...]] = (

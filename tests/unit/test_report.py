@@ -181,7 +181,8 @@ def test_everything_from_the_plan_is_escaped() -> None:
             },
         },
         decisions=[
-            {"host": EVIL, "action": EVIL, "rule": EVIL, "reason": EVIL, "confirmation": EVIL}
+            # (The action is one of panpin's decisions: a plan with any other is refused.)
+            {"host": EVIL, "action": "review", "rule": EVIL, "reason": EVIL, "confirmation": EVIL}
         ],
     )
     page = render_report(hostile)
