@@ -21,6 +21,7 @@ from panpin import errors
 from panpin.change.plan import Plan, list_fingerprint
 from panpin.change.results import ChangeResult
 from panpin.panos import panosxml
+from panpin.panos.device import ha_state
 from panpin.panos.exclusions import ExclusionEntry, read_list
 from panpin.panos.jobs import JobStatus, poll_job
 from panpin.panos.timing import Backoff
@@ -186,8 +187,26 @@ def pending_owners(api: XmlApi) -> set[str] | None:
     }
 
 
+def check_ha(api: XmlApi) -> None:
+    """Refuse (exit 5, nothing written) on any HA member but the active one. Reads only.
+
+    A device that cannot answer (an old release, a role without that op command) is taken as
+    standalone, loudly: the warning says the HA state was not checked.
+    """
+    try:
+        state = ha_state(api)
+    except (errors.ApiError, errors.ResponseError) as exc:
+        if isinstance(exc, errors.AuthError):
+            raise
+        log.warning("could not read the HA state (%s); going on as if standalone", exc)
+        return
+    if not state.changeable:
+        raise errors.BusyError(state.refusal())
+
+
 def precheck(api: XmlApi, admin: str, location: Location, tag: str | None = None) -> Precheck:
-    """Who holds locks, whether a commit runs, whose changes are pending. Reads only."""
+    """HA state, who holds locks, whether a commit runs, whose changes are pending. Reads only."""
+    check_ha(api)
     check_locks(api, admin, location.lock_scope, tag)
     jobs = running_commit_jobs(api)
     if jobs:

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from lxml import etree
+
 from panpin.errors import ResponseError
 from panpin.panos.xmlapi import XmlApi
 
@@ -72,3 +74,89 @@ def device_clock(api: XmlApi) -> datetime:
     result = response.root.find("result")
     text = "".join(str(t) for t in result.itertext()) if result is not None else ""
     return parse_clock(text)
+
+
+# --- HA state (docs/panos-api.md; reference ha-and-roles) ----------------------------------------
+
+# States in which a device takes changes. A firewall's: active, and the two active states of an
+# active/active pair. Panorama's: the active member, primary or secondary (after a failover).
+_CHANGEABLE_STATES = frozenset(
+    {"active", "active-primary", "active-secondary", "primary-active", "secondary-active"}
+)
+# Known states that must not be changed: the vendor's guidance is to change the active member
+# and let config sync carry it; a passive Panorama cannot make configuration changes.
+_NOT_CHANGEABLE_STATES = frozenset(
+    {
+        "passive",
+        "initial",
+        "tentative",
+        "non-functional",
+        "suspended",
+        "primary-passive",
+        "secondary-passive",
+        "secondary-suspended",
+        "primary-suspended",
+        "secondary-non-functional",
+        "primary-non-functional",
+        "primary-initial",
+        "secondary-initial",
+    }
+)
+
+
+@dataclass(frozen=True)
+class HaState:
+    """``show high-availability state``: whether the device is in a pair, and its part in it."""
+
+    enabled: bool
+    local_state: str = ""
+    peer_state: str = ""
+    peer_mgmt_ip: str = ""
+    running_sync: str = ""
+
+    @property
+    def changeable(self) -> bool:
+        """A standalone device, or the active member of a pair. An unknown state is not."""
+        return not self.enabled or self.local_state in _CHANGEABLE_STATES
+
+    def refusal(self) -> str:
+        """Why a change is refused here, naming the active peer where the device gives it."""
+        state = self.local_state or "unknown"
+        known = "" if state in _NOT_CHANGEABLE_STATES else " (a state panpin does not know)"
+        peer = self.peer_mgmt_ip.split("/", 1)[0]
+        where = (
+            f"its peer {peer} is {self.peer_state or 'in an unknown state'}"
+            if peer
+            else "its peer gives no management address"
+        )
+        return (
+            f"this HA member is {state}{known}: panpin changes only the active member, "
+            f"and config sync carries the change; {where}. Run panpin against the active member."
+        )
+
+
+def parse_ha_state(root: etree._Element) -> HaState:
+    """Both shapes: a firewall's ``result/group/...`` and Panorama's ``result/local-info/...``."""
+    result = root.find("result")
+    if result is None:
+        raise ResponseError("show high-availability state: no <result>")
+    enabled = (result.findtext("enabled") or "").strip().lower() == "yes"
+    group = result.find("group")
+    base = group if group is not None else result
+
+    def text(path: str) -> str:
+        return (base.findtext(path) or "").strip()
+
+    return HaState(
+        enabled=enabled,
+        local_state=text("local-info/state").lower(),
+        peer_state=text("peer-info/state").lower(),
+        peer_mgmt_ip=text("peer-info/mgmt-ip"),
+        running_sync=text("running-sync").lower(),
+    )
+
+
+def ha_state(api: XmlApi) -> HaState:
+    """Reads the device's HA state."""
+    response = api.op("<show><high-availability><state></state></high-availability></show>")
+    return parse_ha_state(response.root)
