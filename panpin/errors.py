@@ -8,6 +8,8 @@ message text where a code exists.
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -109,6 +111,12 @@ class ApiError(DeviceError):
 
 class AuthError(ApiError):
     """Code 403 / HTTP 403: invalid credentials, invalid key, or the role lacks rights (code 16)."""
+
+
+class PermissionDenied(AuthError):
+    """The key is valid but the admin's role lacks an XML API permission (HTTP 403, ``Type [X]
+    not authorized for user role``). A permission, not a fault: never retried, never a reason to
+    try an HA peer."""
 
 
 class BadRequest(ApiError):
@@ -291,7 +299,21 @@ def api_error_for(message: str, code: int | None, http_status: int | None = None
             cls = refined
     if cls is None:
         cls = ApiError
+    if issubclass(cls, AuthError):
+        denied = _NOT_AUTHORIZED.search(message)
+        if denied:
+            kind = denied.group(1)
+            return PermissionDenied(
+                f"the admin's role lacks the XML API {kind} permission ({message.strip()}); "
+                f"allow `{kind}` under Device > Admin Roles > XML API for this admin",
+                code=code,
+                http_status=http_status,
+            )
     return cls(message, code=code, http_status=http_status)
+
+
+# "Type [commit] not authorized for user role" (reference ha-and-roles).
+_NOT_AUTHORIZED = re.compile(r"Type \[([a-z-]+)\] not authorized for user role", re.IGNORECASE)
 
 
 # Message fragments for errors PAN-OS sends without a code of their own (docs/panos-api.md: errors).

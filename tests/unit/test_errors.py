@@ -50,3 +50,32 @@ def test_the_real_not_locked_answer() -> None:
     with pytest.raises(errors.NotLocked):
         answer: ApiResponse = check_envelope(parse_xml(body))
         del answer
+
+
+def test_a_role_without_a_permission_is_named() -> None:
+    # Verbatim shape from the reference (spaces around '=', single quotes); HTTP 403.
+    body = (
+        b"<response status = 'error' code = '403'><result><msg>"
+        b"Type [commit] not authorized for user role</msg></result></response>"
+    )
+    with pytest.raises(errors.PermissionDenied) as caught:
+        check_envelope(parse_xml(body), 403)
+    assert "lacks the XML API commit permission" in str(caught.value)
+    assert caught.value.exit_code == 1
+    # A bad key stays a plain credential error.
+    bad_key = (
+        b"<response status = 'error' code = '403'><result><msg>Invalid Credential</msg>"
+        b"</result></response>"
+    )
+    with pytest.raises(errors.AuthError) as other:
+        check_envelope(parse_xml(bad_key), 403)
+    assert not isinstance(other.value, errors.PermissionDenied)
+
+
+def test_a_custom_roles_empty_commit_is_nothing_to_commit() -> None:
+    # Code 13 "would be the same as the previous" (custom role) means no changes, like code 19.
+    body = (
+        b'<response status="success" code="13"><msg>The result of this commit would be the '
+        b"same as the previous commit</msg></response>"
+    )
+    assert check_envelope(parse_xml(body)).job_id is None
