@@ -44,6 +44,7 @@ from panpin.hosts import (
     is_wildcard,
     normalize_host,
     patterns_overlap,
+    public_suffix_reach,
     wildcard_matches,
 )
 from panpin.panos.exclusions import ExclusionEntry
@@ -315,16 +316,17 @@ def decide(
         decisions.append(Decision(value, "rejected", None, f"not a valid host name: {reason}"))
 
     allowed: list[_Allowed] = []
-    blocked: dict[str, str] = {}  # host -> block rule
+    blocked: dict[str, str] = {}  # host -> what blocks it ("rule 'x'", "never_allow 'd'")
     for host in sorted(evidence):
         outcome = _judge(evidence[host], policy, view, today, confirmed)
         if isinstance(outcome, _Allowed):
             allowed.append(outcome)
             continue
-        if outcome.action == "block" and outcome.rule is not None:
-            blocked[host] = outcome.rule
+        if outcome.action == "block":
+            blocked[host] = f"rule {outcome.rule!r}" if outcome.rule is not None else "never_allow"
         decisions.append(outcome)
 
+    allowed = _singles_where_blocked(allowed, blocked)
     groups = _group(allowed)
     for name in sorted(groups):
         conflict = _conflict(name, blocked, view)
@@ -443,7 +445,8 @@ def _judge(
 ) -> Decision | _Allowed:
     """Steps 2-6 of the module docstring for one host: a final decision, or an allow to group."""
     host = ev.host
-    rule = policy.first_match(host, sorted(ev.apps), ev.errors)
+    # A block rule decides wherever it stands in the rulebase (Policy.deciding_rule).
+    rule = policy.deciding_rule(host, sorted(ev.apps), ev.errors)
     count = _count(ev.errors, policy.signals)
     clients = len(ev.clients)
     # Outcomes decided by something other than the rule (an entry, the thresholds) name no rule
@@ -469,6 +472,12 @@ def _judge(
                 "excludes it and panpin does not remove it: review that entry"
             )
         return decision("block", reason, cover.name if cover is not None else None)
+    never = policy.never_allowed(host)
+    if never is not None:
+        reason = f"in never_allow domain {never!r}; panpin never excludes it{would}"
+        if cover is not None:
+            reason += f"; note: existing entry {cover.name!r} (owned by {cover.owner}) excludes it"
+        return decision("block", reason, cover.name if cover is not None else None, by_rule=False)
     if cover is not None:
         reason = f"already excluded by existing entry {cover.name!r} (owned by {cover.owner})"
         return decision("covered", reason + would, cover.name, by_rule=False)
@@ -496,6 +505,17 @@ def _judge(
             f"{origin} would add {name!r}, but that entry does not cover this host "
             "(one '*' is one label); add a rule for it or widen the match",
         )
+    if not is_wildcard(name):
+        # A wildcard name was judged by the policy check; a single host is judged here, as a
+        # regex or the defaults can allow any name the log carries (``github.io`` itself).
+        suffix = public_suffix_reach(name)
+        if suffix is not None:
+            return decision(
+                "review",
+                f"{origin} would add {name!r}, but it is or holds the public suffix {suffix!r} "
+                "(Public Suffix List), and the device also exempts every certificate whose name "
+                "contains it; never added automatically",
+            )
     expiry = rule.expires if rule is not None and rule.expires else policy.defaults.expires
     expires = expiry.date_from(today)
     if expires < today:
@@ -512,6 +532,33 @@ def _judge(
     )
 
 
+def _singles_where_blocked(
+    allowed: Iterable[_Allowed], blocked: Mapping[str, str]
+) -> list[_Allowed]:
+    """Allowed hosts, each wanting its own name where its wildcard would cover a blocked host.
+
+    The policy check refuses an ``exclude_as`` over what a ``host``/``domain`` block names; a
+    ``regex`` block can only be checked against the hosts this run saw. A block always wins, so
+    the wildcard is not added: each allowed host is added on its own, and its reason says why.
+    """
+    result: list[_Allowed] = []
+    for item in allowed:
+        hit = (
+            next((h for h in sorted(blocked) if wildcard_matches(item.name, h)), None)
+            if is_wildcard(item.name)
+            else None
+        )
+        if hit is None:
+            result.append(item)
+            continue
+        reason = (
+            f"{item.reason}; added as the single host, not as {item.name!r}, because that "
+            f"wildcard would also exclude {hit!r}, which {blocked[hit]} blocks"
+        )
+        result.append(replace(item, name=item.host, reason=reason))
+    return result
+
+
 def _conflict(name: str, blocked: Mapping[str, str], view: _View) -> str | None:
     """Why adding entry ``name`` would undo a decision someone made, or ``None``.
 
@@ -520,7 +567,7 @@ def _conflict(name: str, blocked: Mapping[str, str], view: _View) -> str | None:
     """
     hit = next((h for h in sorted(blocked) if wildcard_matches(name, h)), None)
     if hit is not None:
-        return f"but entry {name!r} would also exclude {hit!r}, which rule {blocked[hit]!r} blocks"
+        return f"but entry {name!r} would also exclude {hit!r}, which {blocked[hit]} blocks"
     off = view.disabled_matching(name)
     if off is not None:
         return (

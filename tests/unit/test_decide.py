@@ -51,7 +51,8 @@ rules:
     action: allow
     expires: 2026-01-31
   - name: shop
-    match: {domain: shop.example, apps: [shopping]}
+    # A regex block: the policy check cannot intersect it with *.shop.example, decide() can.
+    match: {regex: '(.*\\.)?shop\\.example', apps: [shopping]}
     action: block
   - name: shop-wild
     match: {host: "*.shop.example"}
@@ -211,8 +212,9 @@ def test_block_is_reported_even_when_an_entry_already_covers_the_host() -> None:
     assert result.removes == ()
 
 
-def test_exclude_as_that_would_cover_a_blocked_host_becomes_review() -> None:
-    # pay.shop.example is blocked (shopping app); *.shop.example would exclude it anyway.
+def test_exclude_as_over_a_regex_blocked_host_adds_the_single_hosts() -> None:
+    # pay.shop.example is blocked (shopping app, a regex block); *.shop.example would exclude it
+    # too, so the allowed hosts are added one by one and each reason says why.
     result = run(
         [
             cand("pay.shop.example", apps=["shopping"]),
@@ -223,9 +225,16 @@ def test_exclude_as_that_would_cover_a_blocked_host_becomes_review() -> None:
     assert one(result, "pay.shop.example").action == "block"
     for h in ("img.shop.example", "cdn.shop.example"):
         decision = one(result, h)
-        assert decision.action == "review" and decision.rule == "shop-wild"
-        assert "would also exclude 'pay.shop.example'" in decision.reason
-    assert result.adds == ()
+        assert decision.action == "allow" and decision.rule == "shop-wild"
+        assert decision.entry is not None and decision.entry.name == h
+        assert "added as the single host, not as '*.shop.example'" in decision.reason
+        assert "would also exclude 'pay.shop.example', which rule 'shop' blocks" in decision.reason
+    assert sorted(e.name for e in result.adds) == ["cdn.shop.example", "img.shop.example"]
+
+
+def test_without_a_blocked_host_the_exclude_as_wildcard_is_added() -> None:
+    result = run([cand("img.shop.example"), cand("cdn.shop.example")])
+    assert [e.name for e in result.adds] == ["*.shop.example"]
 
 
 # --- review --------------------------------------------------------------------------------------

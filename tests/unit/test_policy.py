@@ -224,7 +224,9 @@ def test_single_label_domain_is_a_valid_matcher() -> None:
 def test_regex_is_compiled_once_and_full_match() -> None:
     loaded = parse(MINIMAL.replace("{host: a.example}", "{regex: 'api[0-9]*\\.partner\\.example'}"))
     match = loaded.rules[0].match
-    assert isinstance(match.regex, re.Pattern)
+    # RE2, not Python's backtracking engine: log data an attacker writes is matched against it.
+    assert type(match.regex).__module__ == "re2"
+    assert not isinstance(match.regex, re.Pattern)
     assert match.matches("api12.partner.example", (), {})
     assert not match.matches("api12.partner.example.evil.com", (), {})
     assert not match.matches("xapi.partner.example", (), {})
@@ -246,13 +248,32 @@ def test_exclude_as_with_host_and_domain_is_proven_by_the_host() -> None:
     assert parse(text).rules[0].exclude_as == "*.v.example"
 
 
-def test_block_rule_with_apps_does_not_forbid_an_overlapping_exclude_as() -> None:
-    # Its hosts cannot be known statically; decide() checks the hosts it actually blocks.
+def test_domain_block_with_apps_still_forbids_an_overlapping_exclude_as() -> None:
+    # apps only narrow when the block applies; the wildcard entry exempts the hosts for every
+    # app, so a block always wins only if the policy refuses the entry.
     text = """\
 version: 1
 rules:
   - name: block-banking-app
     match: {domain: v.example, apps: [banking]}
+    action: block
+  - name: vendor
+    match: {host: "*.v.example"}
+    action: allow
+    exclude_as: "*.v.example"
+"""
+    [message] = problems(text)
+    assert message.startswith("policy.yaml:9: rules[1].exclude_as: '*.v.example' would also")
+    assert "block rule 'block-banking-app' (rules[0])" in message
+
+
+def test_regex_block_beside_an_exclude_as_is_left_to_decide() -> None:
+    # A regex cannot be intersected with a wildcard here; decide() checks the observed hosts.
+    text = """\
+version: 1
+rules:
+  - name: block-banking-app
+    match: {regex: 'pay[0-9]*\\.v\\.example', apps: [banking]}
     action: block
   - name: vendor
     match: {host: "*.v.example"}
