@@ -510,3 +510,78 @@ def test_every_decision_kind_and_the_json_shape() -> None:
 def test_malformed_change_id_is_a_caller_bug() -> None:
     with pytest.raises(ValueError, match="change id"):
         decide([], policy(), [], today=TODAY, change_id="c-1 rule=evil")
+
+
+# --- issue 15: evidence written by an adversary ----------------------------------------------------
+
+ADVERSARY = """\
+version: 1
+thresholds: {min_hits: 3, min_clients: 2}
+never_allow: [wordpress.com]
+rules:
+  - name: vendor
+    match: {regex: '[a-z0-9]+\\.vendor\\.example'}
+    action: allow
+    exclude_as: "*.vendor.example"
+  - name: slow
+    match: {regex: '^(a+)+\\.slow\\.example$'}
+    action: allow
+  - name: partner
+    match: {regex: '[a-z0-9.-]+'}
+    action: allow
+  - name: pay
+    match: {regex: 'pay\\.vendor\\.example'}
+    action: block
+"""
+
+
+def test_a_block_below_a_matching_allow_still_blocks() -> None:
+    result = run([cand("pay.vendor.example")], pol=policy(ADVERSARY))
+    decision = one(result, "pay.vendor.example")
+    assert (decision.action, decision.rule) == ("block", "pay")
+    assert result.adds == ()
+
+
+def test_never_allow_hosts_are_blocked_whatever_rule_allows_them() -> None:
+    result = run([cand("attacker.wordpress.com")], pol=policy(ADVERSARY))
+    decision = one(result, "attacker.wordpress.com")
+    assert decision.action == "block" and decision.rule is None
+    assert "in never_allow domain 'wordpress.com'" in decision.reason
+    assert "(rule 'partner' would allow)" in decision.reason
+    assert result.adds == ()
+
+
+@pytest.mark.parametrize("host", ["github.io", "s3.amazonaws.com", "amazonaws.com", "co.uk"])
+def test_a_regex_never_adds_a_public_suffix_itself(host: str) -> None:
+    result = run([cand(host)], pol=policy(ADVERSARY))
+    decision = one(result, host)
+    assert decision.action == "review" and decision.rule == "partner"
+    assert "public suffix" in decision.reason and "never added automatically" in decision.reason
+    assert result.adds == ()
+
+
+def test_what_a_regex_allows_is_added_host_by_host() -> None:
+    result = run([cand("attacker.github.io"), cand("x1.cloudfront.net")], pol=policy(ADVERSARY))
+    assert sorted(e.name for e in result.adds) == ["attacker.github.io", "x1.cloudfront.net"]
+
+
+def test_a_regex_blocked_host_turns_the_wildcard_into_single_hosts() -> None:
+    result = run(
+        [cand("pay.vendor.example"), cand("a.vendor.example"), cand("b.vendor.example")],
+        pol=policy(ADVERSARY),
+    )
+    assert [e.name for e in result.adds] == ["a.vendor.example", "b.vendor.example"]
+    for host in ("a.vendor.example", "b.vendor.example"):
+        reason = one(result, host).reason
+        assert "not as '*.vendor.example'" in reason
+        assert "would also exclude 'pay.vendor.example', which rule 'pay' blocks" in reason
+
+
+def test_a_long_sni_against_a_catastrophic_pattern_is_decided() -> None:
+    # A run of a's and then an x: 2^50 ways to split the run for a backtracking engine before
+    # it fails. The decision simply arrives (RE2); the test asserts what it decides, not how
+    # long it took.
+    sni = "a" * 50 + "x.slow.example"
+    result = run([cand(sni)], pol=policy(ADVERSARY))
+    assert one(result, sni).rule == "partner"  # the slow rule did not match; the next did
+    assert type(policy(ADVERSARY).rules[1].match.regex).__module__ == "re2"
