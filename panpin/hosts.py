@@ -239,11 +239,18 @@ def _could_be_public(labels: Sequence[str]) -> str | None:
         if all(r == "*" or p == "*" or r == p for r, p in zip(rule, labels, strict=True))
     ]
     # The shortest rule makes the plainest example for a message (``s3.amazonaws.com``).
-    return ".".join(min(met, key=_example_order)) if met else None
+    return _example(met)
 
 
-def _example_order(rule: tuple[str, ...]) -> tuple[int, int, str]:
+def _example_order(rule: tuple[str, ...]) -> tuple[bool, int, str]:
     return ("*" in rule, len(".".join(rule)), ".".join(rule))
+
+
+def _example(rules: Sequence[tuple[str, ...]]) -> str | None:
+    if not rules:
+        return None
+    best: tuple[str, ...] = min(rules, key=_example_order)
+    return ".".join(best)
 
 
 def public_suffix_reach(name: str) -> str | None:
@@ -288,7 +295,7 @@ def public_suffix_at_or_below(domain: str) -> str | None:
         for candidate in _suffix_rules().rules_for(labels[-1])
         if len(candidate) > len(labels) and candidate[-len(labels) :] == labels
     ]
-    return ".".join(min(below, key=_example_order)) if below else None
+    return _example(below)
 
 
 def public_suffix_wildcard(name: str) -> str | None:

@@ -108,25 +108,34 @@ def test_a_redirect_is_an_error_naming_it_and_is_not_followed(pki: Pki, status: 
 
 
 def test_a_redirect_without_location_is_still_an_error(pki: Pki) -> None:
-    with serve(pki, 302) as proxy, client(pki, proxy) as api:
-        with pytest.raises(errors.RedirectRefused, match="HTTP 302 redirect to no Location"):
-            api.request({"type": "op", "cmd": INFO})
+    with (
+        serve(pki, 302) as proxy,
+        client(pki, proxy) as api,
+        pytest.raises(errors.RedirectRefused, match="HTTP 302 redirect to no Location"),
+    ):
+        api.request({"type": "op", "cmd": INFO})
 
 
 def test_a_redirect_is_refused_when_streaming_too(pki: Pki) -> None:
     # Log pages are read as a stream; opening one must refuse a 3xx just the same.
     with serve(pki, 200) as target, serve(pki, 302, target.url) as proxy:
-        with client(pki, proxy) as api, pytest.raises(errors.RedirectRefused):
-            with api.stream({"type": "log", "action": "get", "job-id": "1"}):
-                pass
+        with (
+            client(pki, proxy) as api,
+            pytest.raises(errors.RedirectRefused),
+            api.stream({"type": "log", "action": "get", "job-id": "1"}),
+        ):
+            pass
         assert target.hits == 0
 
 
 def test_a_hostile_location_is_shown_escaped_and_cut(pki: Pki) -> None:
     location = "https://evil.example/" + "A" * 500 + "\x1b[2J"
-    with serve(pki, 302, location) as proxy, client(pki, proxy) as api:
-        with pytest.raises(errors.RedirectRefused) as info:
-            api.request({"type": "op", "cmd": INFO})
+    with (
+        serve(pki, 302, location) as proxy,
+        client(pki, proxy) as api,
+        pytest.raises(errors.RedirectRefused) as info,
+    ):
+        api.request({"type": "op", "cmd": INFO})
     message = str(info.value)
     assert "\x1b" not in message and "A" * 201 not in message
 

@@ -184,7 +184,7 @@ def rollback() -> Plan:
 
 def resealed(plan: Plan, edit: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
     """``plan`` as JSON, edited, with base fingerprint and digest recomputed to match."""
-    data = json.loads(plan.dumps())
+    data: dict[str, Any] = json.loads(plan.dumps())
     edit(data)
     base = [ExclusionEntry(e["name"], e["description"], e["exclude"]) for e in data["base"]]
     data["base_fingerprint"] = list_fingerprint(base)
@@ -227,6 +227,13 @@ def test_untampered_plans_pass_the_apply_check() -> None:
     applied(json.loads(no_restore.dumps()), record=None)
 
 
+def _as_rollback(data: dict[str, Any], add: dict[str, Any]) -> None:
+    data["kind"] = "rollback"
+    data["rollback_of"] = ROLLED
+    data["changes"]["add"] = [add]
+    data["changes"]["remove"] = []
+
+
 TAMPERED_POLICY_PLANS: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     (
         "add a wildcard over a private-section suffix",
@@ -267,22 +274,12 @@ TAMPERED_POLICY_PLANS: list[tuple[str, Callable[[dict[str, Any]], object], str]]
     (
         # The attack of issue 15: kind set to rollback so the change id is not checked.
         "turn into a rollback adding *.co.uk under a foreign change id",
-        lambda d: (
-            d.__setitem__("kind", "rollback"),
-            d.__setitem__("rollback_of", ROLLED),
-            d["changes"].__setitem__("add", [_entry("*.co.uk", "panpin:c-20250101-0000-dead")]),
-            d["changes"].__setitem__("remove", []),
-        ),
+        lambda d: _as_rollback(d, _entry("*.co.uk", "panpin:c-20250101-0000-dead")),
         "public suffix co.uk",
     ),
     (
         "turn into a rollback adding a plain host the undone change never removed",
-        lambda d: (
-            d.__setitem__("kind", "rollback"),
-            d.__setitem__("rollback_of", ROLLED),
-            d["changes"].__setitem__("add", [_entry("c2.example", "panpin:c-20250101-0000-dead")]),
-            d["changes"].__setitem__("remove", []),
-        ),
+        lambda d: _as_rollback(d, _entry("c2.example", "panpin:c-20250101-0000-dead")),
         f"not an entry {ROLLED} removed",
     ),
 ]
@@ -375,7 +372,7 @@ def test_the_device_serial_must_be_known() -> None:
 
 def test_never_allow_is_checked_at_apply() -> None:
     plan = make()
-    with pytest.raises(PlanError, match="never_allow domain pinned.example"):
+    with pytest.raises(PlanError, match=r"never_allow domain pinned\.example"):
         check_plan_for_apply(
             plan, device_serial="0070", current=plan.base, never_allow=["pinned.example"]
         )
