@@ -401,10 +401,13 @@ version: 1
 never_allow: [wordpress.com]
 thresholds: {min_clients: 3, clients_by: user-or-address, ipv6_prefix: 64}
 rules:
-  - name: vendor-bucket
-    match: {host: "*.vendor-assets.s3.amazonaws.com"}
+  - name: vendor-cdn
+    match: {host: "*.cdn.vendor.example"}
     action: allow
-    exclude_as: "*.vendor-assets.s3.amazonaws.com"
+    exclude_as: "*.cdn.vendor.example"
+  - name: vendor-bucket
+    match: {host: vendor-assets.s3.amazonaws.com}
+    action: allow
   - name: vendor-pages
     match: {host: vendor.github.io}
     action: allow
