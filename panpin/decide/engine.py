@@ -6,19 +6,24 @@ give the same :class:`DecisionSet`, byte for byte in ``json.dumps(to_dict(), sor
 Each host gets exactly one decision; the first step that applies wins:
 
 1. ``rejected``: the host is not a valid DNS name (it can never reach an xpath).
-2. ``block``: the first matching rule blocks it. Checked before anything else so a protected host
-   is always reported, even when an existing entry already excludes it (the reason says so).
+2. ``block``: a matching ``block`` rule, wherever it stands in the rulebase, or a ``never_allow``
+   domain. Checked before anything else so a protected host is always reported, even when an
+   existing entry already excludes it (the reason says so).
 3. ``covered``: a live entry (exact or wildcard, ``exclude: yes``) already matches: nothing to do.
 4. ``review``: a live entry matching the host is disabled (``exclude: no``); someone chose that.
 5. ``insufficient-evidence``: below ``min_hits``/``min_clients``. Only strong-signal hits count,
    plus weak-signal hits when the host has at least one strong hit; other alerts never count.
+   Clients are counted by the policy's ``thresholds.clients`` (user, else address folded to its
+   network: :mod:`panpin.scan.clients`), so one machine's many addresses are one client.
 6. the action of the first matching rule, else ``defaults.action``: ``review`` or ``allow``.
    An ``allow`` whose ``exclude_as`` does not cover the host, or whose fixed expiry date has passed,
    becomes ``review``: never a silent add. So does an ``allow`` by a rule with
    ``require_confirmation: true`` unless ``confirmations`` (from a packet capture, see
    :mod:`panpin.capture`) says ``confirmed`` for the host.
 
-Then, over the whole run: hosts allowed under the same entry name become ONE add; an exact-host
+Then, over the whole run: an allowed host whose ``exclude_as`` wildcard would also cover a host decided ``block`` wants
+its own name instead (a block always wins; the reason says so); hosts allowed under the same
+entry name become ONE add; an exact-host
 add that a planned wildcard add covers is folded into it; an add that would also cover a host
 decided ``block``, or overlap a disabled entry, is turned into ``review`` for all its hosts. panpin-owned entries whose expiry is
 before ``today`` are removed, unless this run re-adds the same name (a renewal, one change).
@@ -49,6 +54,7 @@ from panpin.hosts import (
 )
 from panpin.panos.exclusions import ExclusionEntry
 from panpin.panos.marker import CHANGE_ID_RE, Marker
+from panpin.scan.clients import DEFAULT_CLIENT_COUNTING, ClientCounting, fold_client
 from panpin.scan.evidence import Candidate
 
 DecisionAction = Literal[
@@ -200,10 +206,15 @@ class _Evidence:
     clients: set[str] = field(default_factory=set)
     apps: set[str] = field(default_factory=set)
 
-    def add(self, candidate: Candidate) -> None:
+    def add(self, candidate: Candidate, counting: ClientCounting = DEFAULT_CLIENT_COUNTING) -> None:
         for alert, count in candidate.errors.items():
             self.errors[alert] = self.errors.get(alert, 0) + max(count, 0)
-        self.clients.update(candidate.clients)
+        # Counted by the policy's rule whatever the scan handed over (client keys, or bare
+        # addresses from evidence stored earlier): many IPv6 addresses of one /64 are one client.
+        for client in candidate.clients:
+            key = fold_client(client, counting)
+            if key is not None:
+                self.clients.add(key)
         self.apps.update(candidate.apps)
 
 
@@ -311,7 +322,7 @@ def decide(
         except InvalidHost as exc:
             rejected[candidate.host] = exc.reason
             continue
-        evidence.setdefault(host, _Evidence(host)).add(candidate)
+        evidence.setdefault(host, _Evidence(host)).add(candidate, policy.thresholds.clients)
     for value, reason in rejected.items():
         decisions.append(Decision(value, "rejected", None, f"not a valid host name: {reason}"))
 

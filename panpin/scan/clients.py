@@ -108,3 +108,45 @@ def client_key(
         if key is not None:
             return key
     return address_key(src, counting)
+
+
+def fold_client(value: str, counting: ClientCounting = DEFAULT_CLIENT_COUNTING) -> str | None:
+    """A client as a candidate carries it, as the key ``counting`` counts it under.
+
+    ``value`` is a key from :func:`client_key` (``user:...``, ``addr:NET/LEN``) or a bare address,
+    as evidence stored before keys existed holds. Decide applies the policy's counting to both,
+    so a raw address and its key are one client, and a ``user:`` key stays a user unless the
+    policy counts by address only (then it counts as no client: its address is not known).
+    """
+    if value.startswith("user:"):
+        return value if counting.by == "user-or-address" else None
+    if value.startswith("addr:"):
+        value = value[len("addr:") :].split("/", 1)[0]
+    return address_key(value, counting)
+
+
+class ClientKeys:
+    """:func:`client_key` with a bounded memo, for the aggregator's per-entry loop.
+
+    The same (src, srcuser) pairs repeat across a scan's entries; parsing an address each time
+    would cost more than the rest of the loop. Bounded, as hostile logs can carry endless
+    distinct values: the memo is dropped whole when full, which only costs recomputation.
+    """
+
+    def __init__(self, counting: ClientCounting = DEFAULT_CLIENT_COUNTING, limit: int = 20_000):
+        self.counting = counting
+        self._limit = limit
+        self._memo: dict[tuple[str, str], str | None] = {}
+
+    def __call__(self, src: str, user: str) -> str | None:
+        pair = (src, user)
+        try:
+            return self._memo[pair]
+        except KeyError:
+            pass
+        key = client_key(src, user, self.counting)
+        if len(src) + len(user) <= 512:
+            if len(self._memo) >= self._limit:
+                self._memo.clear()
+            self._memo[pair] = key
+        return key

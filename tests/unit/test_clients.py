@@ -8,7 +8,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from panpin.scan.clients import ClientCounting, address_key, client_key, user_key
+from panpin.scan.clients import (
+    ClientCounting,
+    ClientKeys,
+    address_key,
+    client_key,
+    fold_client,
+    user_key,
+)
 
 SETTINGS = settings(max_examples=200, deadline=None)
 ADDRESS_ONLY = ClientCounting(by="address")
@@ -175,3 +182,45 @@ def test_any_text_gives_a_key_or_none_and_never_raises(text: str) -> None:
 def assume_not_mapped(address: ipaddress.IPv6Address) -> None:
     # An IPv4-mapped address is keyed as the IPv4 address it carries (tested above).
     assume(address.ipv4_mapped is None)
+
+
+# --- keys as decide() re-reads them ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "counting", "folded"),
+    [
+        ("10.0.0.1", DEFAULT, "addr:10.0.0.1/32"),  # a bare address from older stored evidence
+        ("addr:10.0.0.1/32", DEFAULT, "addr:10.0.0.1/32"),  # and its key: one client
+        ("2001:db8::1", DEFAULT, "addr:2001:db8::/64"),
+        ("addr:2001:db8:0:0:1::/80", DEFAULT, "addr:2001:db8::/64"),  # re-folded to the policy's
+        ("addr:10.0.0.1/32", ClientCounting(ipv4_prefix=24), "addr:10.0.0.0/24"),
+        ("user:corp\\alice", DEFAULT, "user:corp\\alice"),
+        ("user:corp\\alice", ADDRESS_ONLY, None),  # its address is not known
+        ("c1", DEFAULT, None),
+    ],
+)
+def test_fold_client(value: str, counting: ClientCounting, folded: str | None) -> None:
+    assert fold_client(value, counting) == folded
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(ipv4.map(str), ipv6.map(str), st.text(max_size=8)), st.text(max_size=6)
+        ),
+        max_size=30,
+    )
+)
+def test_the_memo_gives_what_client_key_gives(pairs: list[tuple[str, str]]) -> None:
+    keys = ClientKeys(DEFAULT, limit=4)  # small, so the memo is dropped along the way
+    for src, user in pairs + pairs:
+        assert keys(src, user) == client_key(src, user, DEFAULT)
+
+
+@SETTINGS
+@given(st.one_of(ipv4.map(str), ipv6.map(str)), st.text(max_size=10))
+def test_a_key_folds_to_itself(src: str, user: str) -> None:
+    key = client_key(src, user)
+    assert key is not None and fold_client(key) == key

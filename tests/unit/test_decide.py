@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -585,3 +586,16 @@ def test_a_long_sni_against_a_catastrophic_pattern_is_decided() -> None:
     result = run([cand(sni)], pol=policy(ADVERSARY))
     assert one(result, sni).rule == "partner"  # the slow rule did not match; the next did
     assert type(policy(ADVERSARY).rules[1].match.regex).__module__ == "re2"
+
+
+def test_many_ipv6_addresses_of_one_slash_64_are_one_client() -> None:
+    # What the scan hands over may be bare addresses (evidence stored before client keys): the
+    # policy's counting applies to them too, so one laptop's privacy addresses stay one client.
+    laptop = replace(
+        cand("a.vendor.example"), clients=tuple(f"2001:db8:1:2::{i:x}" for i in range(1, 40))
+    )
+    decision = one(run([laptop]), "a.vendor.example")
+    assert decision.action == "insufficient-evidence" and decision.clients == 1
+    assert "1 client, fewer than min_clients 2" in decision.reason
+    two_users = replace(cand("a.vendor.example"), clients=("user:corp\\alice", "user:corp\\bob"))
+    assert one(run([two_users]), "a.vendor.example").action == "allow"
