@@ -327,14 +327,16 @@ def decide(
         decisions.append(Decision(value, "rejected", None, f"not a valid host name: {reason}"))
 
     allowed: list[_Allowed] = []
-    blocked: dict[str, str] = {}  # host -> what blocks it ("rule 'x'", "never_allow 'd'")
+    blocked: dict[str, str] = {}  # host -> what blocks it ("rule 'x'", "the never_allow list")
     for host in sorted(evidence):
         outcome = _judge(evidence[host], policy, view, today, confirmed)
         if isinstance(outcome, _Allowed):
             allowed.append(outcome)
             continue
         if outcome.action == "block":
-            blocked[host] = f"rule {outcome.rule!r}" if outcome.rule is not None else "never_allow"
+            blocked[host] = (
+                f"rule {outcome.rule!r}" if outcome.rule is not None else "the never_allow list"
+            )
         decisions.append(outcome)
 
     allowed = _singles_where_blocked(allowed, blocked)
