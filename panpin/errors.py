@@ -82,6 +82,15 @@ class HTTPStatusError(TransportError):
         self.status = status
 
 
+class RedirectRefused(HTTPStatusError):
+    """A 3xx answer. The XML API never redirects; something between panpin and the device does
+    (a wrong host, a proxy, a captive portal). Never followed, never taken as success: not retried."""
+
+    def __init__(self, message: str, status: int, location: str | None = None) -> None:
+        super().__init__(message, status)
+        self.location = location
+
+
 class DeviceTooSlow(TransportError):
     """A whole answer took longer than the request deadline (headers and body): not retried."""
 

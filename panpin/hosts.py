@@ -15,8 +15,9 @@ import functools
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
 
 import idna
 
@@ -161,29 +162,165 @@ def validate_exclusion_name(name: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class _SuffixRules:
+    """The Public Suffix List's rules as label tuples (punycode), indexed by their last label.
+
+    Both sections count (ICANN and private: ``github.io`` and ``s3.amazonaws.com`` are where
+    strangers publish). A wildcard rule keeps its ``*`` label; an exception rule (``!www.ck``)
+    stands for its parent, the suffix it carves from, so it can only make a check stricter.
+    """
+
+    by_tld: dict[str, tuple[tuple[str, ...], ...]]
+    # The same rules by (last label, number of labels): a pattern only meets rules of its depth.
+    by_depth: dict[tuple[str, int], tuple[tuple[str, ...], ...]]
+
+    def rules_for(self, tld: str) -> tuple[tuple[str, ...], ...]:
+        return self.by_tld.get(tld, ())
+
+    def rules_of_depth(self, tld: str, depth: int) -> tuple[tuple[str, ...], ...]:
+        return self.by_depth.get((tld, depth), ())
+
+
+def _rule_labels(text: str) -> tuple[str, ...] | None:
+    labels = text.lower().split(".")
+    out: list[str] = []
+    for label in labels:
+        if label == "*" or label.isascii():
+            out.append(label)
+            continue
+        try:
+            out.append(idna.encode(label, uts46=True).decode("ascii"))
+        except idna.IDNAError:
+            # A rule the IDNA 2008 encoder refuses cannot be written as an entry name either.
+            return None
+    return tuple(out) if all(out) else None
+
+
 @functools.cache
-def _public_suffixes() -> Any:
-    # The Public Suffix List as the publicsuffixlist package ships it (no network); loaded on
-    # first use (~40 ms), as only policy and plan checks need it.
-    from publicsuffixlist import PublicSuffixList
+def _suffix_rules() -> _SuffixRules:
+    # The list as the publicsuffixlist package ships it (no network), parsed here rather than
+    # asked name by name: the package answers "is this name public?", and a wildcard needs
+    # "could any expansion of this pattern be public?", which only the rules themselves tell.
+    # Loaded on first use (~50 ms); only policy, plan and decision checks need it.
+    data = resources.files("publicsuffixlist").joinpath("public_suffix_list.dat")
+    by_tld: dict[str, set[tuple[str, ...]]] = {}
+    for raw in data.read_text(encoding="utf-8").splitlines():
+        line = raw.strip().split(" ", 1)[0]
+        if not line or line.startswith("//"):
+            continue
+        if line.startswith("!"):
+            line = line[1:].split(".", 1)[1] if "." in line else ""
+        labels = _rule_labels(line) if line else None
+        if labels:
+            by_tld.setdefault(labels[-1], set()).add(labels)
+    by_depth: dict[tuple[str, int], list[tuple[str, ...]]] = {}
+    for tld, rules in by_tld.items():
+        for rule in sorted(rules):
+            by_depth.setdefault((tld, len(rule)), []).append(rule)
+    return _SuffixRules(
+        {tld: tuple(sorted(rules)) for tld, rules in by_tld.items()},
+        {key: tuple(rules) for key, rules in by_depth.items()},
+    )
 
-    return PublicSuffixList()
+
+def _could_be_public(labels: Sequence[str]) -> str | None:
+    """A public-suffix rule one expansion of ``labels`` (``*`` = any one label) meets, or None.
+
+    A single label is always public: the list's implied default rule makes every top-level
+    domain a suffix, listed or not.
+    """
+    if len(labels) == 1:
+        return labels[0]
+    tld = labels[-1]
+    met = [
+        rule
+        for rule in _suffix_rules().rules_of_depth(tld, len(labels))
+        if all(r == "*" or p == "*" or r == p for r, p in zip(rule, labels, strict=True))
+    ]
+    # The shortest rule makes the plainest example for a message (``s3.amazonaws.com``).
+    return _example(met)
 
 
-def public_suffix_wildcard(name: str) -> str | None:
-    """The public suffix a wildcard name would cover whole (``*.co.uk`` → ``co.uk``), else None.
+def _example_order(rule: tuple[str, ...]) -> tuple[bool, int, str]:
+    return ("*" in rule, len(".".join(rule)), ".".join(rule))
 
-    What follows the last ``*`` is where the wildcard's sites live; when that is a public suffix
-    (``co.uk``, ``com.au``, ``github.io``, ``s3.amazonaws.com``, from the Public Suffix List) the
-    entry would exempt every registrant under it from decryption. Valid for PAN-OS, never meant.
+
+def _example(rules: Sequence[tuple[str, ...]]) -> str | None:
+    if not rules:
+        return None
+    best: tuple[str, ...] = min(rules, key=_example_order)
+    return ".".join(best)
+
+
+def public_suffix_reach(name: str) -> str | None:
+    """The public-suffix rule an exclusion name panpin would add reaches, else None.
+
+    For a wildcard, every suffix that starts at, right of, or left of a ``*`` (one label
+    further right at most) is checked against every rule of the list, wildcard rules included:
+    if one expansion of it can be a public suffix, that ``*`` stands for a stranger's
+    registration (``*.github.io``: every user's pages; ``*.*.amazonaws.com``: every S3
+    bucket, since ``s3.amazonaws.com`` is a suffix). The check is over the rules, not over
+    the expansions, so it is exact and fast.
+
+    A name without ``*`` reaches a suffix when it is one (``github.io``) or has one beneath it
+    (``amazonaws.com``): the device also exempts servers whose certificate CN contains the
+    name, and ``*.github.io`` is the certificate of every GitHub Pages site.
     """
     labels = name.lower().rstrip(".").split(".")
     if "*" not in labels:
-        return None
-    suffix = ".".join(labels[len(labels) - labels[::-1].index("*") :])
-    if suffix and _public_suffixes().is_public(suffix):
-        return suffix
+        return public_suffix_at_or_below(".".join(labels))
+    last_star = len(labels) - 1 - labels[::-1].index("*")
+    # From the right, so the message names the suffix next to the ``*`` (``co.uk`` for
+    # ``*.co.uk``) before a longer private rule that also meets it (``adimo.co.uk``).
+    for start in reversed(range(min(last_star + 2, len(labels)))):
+        rule = _could_be_public(labels[start:])
+        if rule is not None:
+            return rule
     return None
+
+
+def public_suffix_at_or_below(domain: str) -> str | None:
+    """The rule that makes ``domain`` a public suffix or lies beneath it, else None.
+
+    ``com`` and ``cloudfront.net`` are suffixes; ``amazonaws.com`` is not, but
+    ``s3.amazonaws.com`` below it is, so everything under ``amazonaws.com`` includes strangers.
+    """
+    labels = tuple(domain.lower().rstrip(".").split("."))
+    rule = _could_be_public(labels)
+    if rule is not None:
+        return rule
+    below = [
+        candidate
+        for candidate in _suffix_rules().rules_for(labels[-1])
+        if len(candidate) > len(labels) and candidate[-len(labels) :] == labels
+    ]
+    return _example(below)
+
+
+def public_suffix_wildcard(name: str) -> str | None:
+    """The public suffix a wildcard name reaches (``*.co.uk`` → ``co.uk``), else None.
+
+    Kept for callers that only judge wildcards; a name without ``*`` gives None (it names one
+    host). See :func:`public_suffix_reach` for what is checked.
+    """
+    if "*" not in name:
+        return None
+    return public_suffix_reach(name)
+
+
+def in_any_domain(host: str, domains: Iterable[str]) -> str | None:
+    """The first of ``domains`` that ``host`` is in or equal to, else None."""
+    return next((d for d in domains if in_domain(host, d)), None)
+
+
+def pattern_reaches_domain(pattern: str, domain: str) -> bool:
+    """True when some host an exclusion name covers is ``domain`` or lies under it."""
+    p_labels, d_labels = pattern.lower().split("."), domain.lower().split(".")
+    if len(p_labels) < len(d_labels):
+        return False
+    tail = p_labels[len(p_labels) - len(d_labels) :]
+    return all(p == "*" or p == d for p, d in zip(tail, d_labels, strict=True))
 
 
 def is_wildcard(name: str) -> bool:

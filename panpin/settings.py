@@ -176,22 +176,74 @@ _DEVICE_KEYS = {
 _TOP_KEYS = {"version", "defaults", "devices", "default_device", "state"}
 
 
+# A key is about 100 characters; a "key file" far larger is the wrong file (or /dev/zero).
+MAX_KEY_FILE_BYTES = 64 * 1024
+
+
 def read_key_file(path: str) -> str:
-    """Read an API key file, refusing one that group or others can read (like ssh does)."""
+    """Read an API key file, refusing anything but a private regular file of this user.
+
+    Symlinks are followed (a mounted secret is often one) and the **target** is what is checked:
+    a regular file, owned by the user panpin runs as, not readable or writable by group or others
+    (like ssh). The file is opened with ``O_NONBLOCK`` so a FIFO put in its place cannot hang a
+    cron run, and checked again through the open descriptor (``fstat``), so a file swapped
+    between the check and the open is caught. Every refusal is one :class:`SettingsError` line.
+    """
     p = Path(path).expanduser()
     try:
-        st = p.stat()
+        target = p.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "cannot be resolved"
+        raise SettingsError(f"API key file {p}: {why}") from None
+    shown = f"{p} (-> {target})" if target != p.absolute() else str(p)
+    try:
+        before = target.stat()
     except OSError as exc:
-        raise SettingsError(f"API key file {p}: {exc.strerror}") from None
+        raise SettingsError(f"API key file {shown}: {exc.strerror}") from None
+    _check_key_stat(before, shown)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(target, flags)
+    except OSError as exc:
+        raise SettingsError(f"API key file {shown}: {exc.strerror}") from None
+    try:
+        after = os.fstat(fd)
+        if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+            raise SettingsError(f"API key file {shown} changed while it was read; refusing")
+        _check_key_stat(after, shown)
+        data = os.read(fd, MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SettingsError(f"API key file {shown}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise SettingsError(f"API key file {shown} is larger than {MAX_KEY_FILE_BYTES} bytes")
+    try:
+        key = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SettingsError(f"API key file {shown} is not UTF-8 text") from None
+    if not key:
+        raise SettingsError(f"API key file {shown} is empty")
+    return key
+
+
+def _check_key_stat(st: os.stat_result, shown: str) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise SettingsError(f"API key file {shown} is a directory, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+        raise SettingsError(f"API key file {shown} is {kind}; refusing to read it")
+    uid = os.geteuid()
+    if st.st_uid != uid:
+        raise SettingsError(
+            f"API key file {shown} is owned by uid {st.st_uid}, not by this user (uid {uid}); "
+            "refusing"
+        )
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SettingsError(
-            f"API key file {p} is accessible by group or others "
-            f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {p}"
+            f"API key file {shown} is accessible by group or others "
+            f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {shown.split(' (')[0]}"
         )
-    key = p.read_text(encoding="utf-8").strip()
-    if not key:
-        raise SettingsError(f"API key file {p} is empty")
-    return key
 
 
 def write_key_file(path: str, key: str) -> Path:
@@ -239,6 +291,13 @@ def _device_from(
     if not isinstance(timeouts, dict):
         raise SettingsError(f"{where}.timeouts: expected a mapping")
     _check_keys(f"{where}.timeouts", timeouts, {"connect", "read", "request", "run"})
+    for key, value in timeouts.items():
+        _positive_number(value, f"{where}.timeouts.{key}")
+    if "retry_deadline" in merged:
+        _positive_number(merged["retry_deadline"], f"{where}.retry_deadline")
+    location = merged.get("location", "shared")
+    if not isinstance(location, str):
+        raise SettingsError(f"{where}.location: expected a string, got {_kind(location)}")
     retry = _numbers(merged, "retry", _RETRY_KEYS, where)
     jobs = _numbers(merged, "jobs", _JOB_KEYS, where)
     poll = Backoff()
@@ -249,8 +308,8 @@ def _device_from(
             api_key_file=_opt_str(merged, "api_key_file", where),
             ca_file=_opt_str(merged, "ca_file", where),
             fingerprint=_opt_str(merged, "fingerprint", where),
-            insecure=bool(merged.get("insecure", False)),
-            location=Location.parse(str(merged.get("location", "shared"))),
+            insecure=_boolean(merged, "insecure", where, default=False),
+            location=Location.parse(location),
             admin=_opt_str(merged, "admin", where),
             connect_timeout=float(timeouts.get("connect", 10.0)),
             read_timeout=float(timeouts.get("read", 120.0)),
@@ -309,13 +368,45 @@ def _numbers(
     return values
 
 
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _boolean(data: dict[str, Any], key: str, where: str, *, default: bool) -> bool:
+    """A YAML boolean and nothing else: ``insecure: "false"`` is a string, and ``bool("false")``
+    is True, which would turn TLS verification off. So a string is an error, never truthy."""
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise SettingsError(f"{where}.{key}: expected true or false (unquoted), got {_kind(value)}")
+    return value
+
+
+def _positive_number(value: object, where: str) -> float:
+    # YAML's true is an int to Python; "10" is a string: neither is a number of seconds.
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise SettingsError(f"{where}: expected a number of seconds above 0, got {_kind(value)}")
+    return float(value)
+
+
 def _opt_str(data: dict[str, Any], key: str, where: str) -> str | None:
     value = data.get(key)
     if value is None:
         return None
-    if not isinstance(value, str | int):
-        raise SettingsError(f"{where}.{key}: expected a string")
-    return str(value)
+    if not isinstance(value, str):
+        # A number (an all-digit admin, a fingerprint YAML read as an int) is refused rather
+        # than guessed back into text: 0o17 or 1e3 would not come back as written.
+        raise SettingsError(f"{where}.{key}: expected a string, got {_kind(value)} (quote it)")
+    return value
 
 
 def load_settings(config: str | None, state: str | None = None) -> Settings:
@@ -332,6 +423,9 @@ def load_settings(config: str | None, state: str | None = None) -> Settings:
         if not isinstance(data, dict):
             raise SettingsError(f"{path}: expected a mapping at the top level")
         _check_keys(str(path), data, _TOP_KEYS)
+        version = data.get("version", 1)
+        if isinstance(version, bool) or version != 1:
+            raise SettingsError(f"{path}: version: expected 1, got {_kind(version)}")
         defaults = data.get("defaults") or {}
         raw_devices = data.get("devices") or {}
         if not isinstance(defaults, dict) or not isinstance(raw_devices, dict):
@@ -341,8 +435,15 @@ def load_settings(config: str | None, state: str | None = None) -> Settings:
                 raise SettingsError(f"{path}: devices.{name}: expected a mapping")
             devices[str(name)] = _device_from(str(name), raw, defaults, path)
         default_device = data.get("default_device")
-        if data.get("state"):
-            state_path = Path(str(data["state"]))
+        if default_device is not None and not isinstance(default_device, str):
+            raise SettingsError(
+                f"{path}: default_device: expected a device name, got {_kind(default_device)}"
+            )
+        state_value = data.get("state")
+        if state_value is not None and not isinstance(state_value, str):
+            raise SettingsError(f"{path}: state: expected a path, got {_kind(state_value)}")
+        if state_value:
+            state_path = Path(state_value)
     if state:
         state_path = Path(state)
     return Settings(

@@ -4,8 +4,14 @@ A plan names the device (host, serial, kind), the location and its xpath, the fi
 running list it was computed against (``base``), the policy's path and SHA-256, every decision, and
 the changes. ``digest`` is a SHA-256 over everything else, so a plan edited by hand after review
 (a host added, a fingerprint changed, the change id kept) is refused at apply time. It guards
-against accidents and unreviewed edits, not against someone who recomputes the digest on purpose;
-the base fingerprint then still refuses a plan that does not match the device.
+against accidents and unreviewed edits, not against someone who recomputes the digest on purpose.
+
+So a plan is also checked for what it does, whatever its digest says: when it is read
+(:func:`plan_from_dict`, checks that need nothing but the plan) and again when it is applied
+(:func:`check_plan_for_apply`, against the device and the journal). Every add is a valid name that
+reaches no public suffix and carries this plan's change id (a rollback: exactly what the change it
+undoes removed); every removal is a panpin entry; a rollback undoes a change the journal or the
+device's markers know; the serial is present and is the device's.
 """
 
 from __future__ import annotations
@@ -15,15 +21,16 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from panpin.decide.engine import DECISION_ACTIONS, Decision
 from panpin.errors import InvalidHost, PlanError
-from panpin.hosts import public_suffix_wildcard, validate_exclusion_name
+from panpin.hosts import in_any_domain, public_suffix_reach, validate_exclusion_name
 from panpin.panos.exclusions import ExclusionEntry
 from panpin.panos.marker import CHANGE_ID_RE
 
 PLAN_FORMAT = 1
+PLAN_KINDS = ("policy", "rollback")
 
 
 def list_fingerprint(entries: Iterable[ExclusionEntry]) -> str:
@@ -55,15 +62,164 @@ def entry_from_dict(data: Any, where: str) -> ExclusionEntry:
     return ExclusionEntry(name=name, description=description, exclude=exclude)
 
 
+def check_add_name(name: str, where: str, never_allow: Iterable[str] = ()) -> None:
+    """Refuse an entry name panpin must never add: invalid, over a public suffix, never_allow.
+
+    The same rule as the policy check (:func:`panpin.hosts.public_suffix_reach`): a wildcard
+    whose ``*`` can stand for a stranger's registration (``*.co.uk``, ``*.*.amazonaws.com``,
+    ``*.github.io``), or a name that is or holds a public suffix. This holds for rollbacks too:
+    a restored entry was added under the same rule, and an edited rollback must not smuggle one in.
+    """
+    try:
+        normal = validate_exclusion_name(name)
+    except InvalidHost as exc:
+        raise PlanError(f"{where}: add {name[:80]!r}: {exc.reason}") from None
+    if normal != name:
+        raise PlanError(f"{where}: add {name!r} is not in normal form ({normal!r})")
+    suffix = public_suffix_reach(name)
+    if suffix is not None:
+        raise PlanError(
+            f"{where}: add {name} would exclude sites under the public suffix {suffix}; "
+            "panpin never adds it"
+        )
+    domain = in_any_domain(name.replace("*.", "x."), never_allow)
+    if domain is not None:
+        raise PlanError(f"{where}: add {name} is in never_allow domain {domain}")
+
+
 def _refuse_public_suffix_wildcards(adds: Sequence[ExclusionEntry], where: str) -> None:
-    # A rollback may re-add what a change removed; anything else panpin adds is never a wildcard
-    # over a whole public suffix (*.co.uk): the policy refuses those, and so does a plan.
     for entry in adds:
-        suffix = public_suffix_wildcard(entry.name)
-        if suffix is not None:
+        check_add_name(entry.name, where)
+
+
+class RollbackSource(Protocol):
+    """What :func:`check_plan_for_apply` reads of the journal record of the change undone.
+
+    :class:`panpin.change.journal.ChangeRecord` is one (not imported: the journal imports this).
+    """
+
+    @property
+    def change_id(self) -> str: ...
+
+    @property
+    def adds(self) -> tuple[ExclusionEntry, ...]: ...
+
+    @property
+    def removes(self) -> tuple[ExclusionEntry, ...]: ...
+
+
+def _check_contents(plan: Plan, where: str, never_allow: Iterable[str] = ()) -> None:
+    """The checks that need only the plan itself (run on load and again on apply)."""
+    if plan.kind not in PLAN_KINDS:
+        raise PlanError(f"{where}: kind {plan.kind!r} is not one of {', '.join(PLAN_KINDS)}")
+    domains = tuple(never_allow)
+    for i, entry in enumerate(plan.adds):
+        at = f"{where}: changes.add[{i}]"
+        check_add_name(entry.name, at, domains)
+        marker = entry.marker
+        # A rollback re-adds removed entries with their original description (and change id).
+        if plan.kind == "policy" and (marker is None or marker.change_id != plan.change_id):
             raise PlanError(
-                f"{where}: add {entry.name} would exclude every site under the public suffix "
-                f"{suffix}"
+                f"{at}: add {entry.name} does not carry this plan's change id {plan.change_id}"
+            )
+        if marker is None:
+            raise PlanError(f"{at}: add {entry.name} carries no panpin marker")
+    for i, entry in enumerate(plan.removes):
+        if entry.owner != "panpin":
+            raise PlanError(
+                f"{where}: changes.remove[{i}]: refusing to remove {entry.name}: it belongs to "
+                "a person (no panpin marker)"
+            )
+    if plan.kind == "rollback":
+        target = plan.rollback_of
+        if not isinstance(target, str) or not CHANGE_ID_RE.match(target):
+            raise PlanError(f"{where}: rollback_of {target!r} is not a panpin change id")
+        if target == plan.change_id:
+            raise PlanError(f"{where}: a rollback cannot undo itself ({target})")
+    elif plan.rollback_of is not None:
+        raise PlanError(f"{where}: rollback_of is set on a {plan.kind} plan")
+
+
+def _same(a: ExclusionEntry, b: ExclusionEntry) -> bool:
+    return (a.name, a.description, a.exclude) == (b.name, b.description, b.exclude)
+
+
+def check_plan_for_apply(
+    plan: Plan,
+    *,
+    device_serial: str,
+    current: Sequence[ExclusionEntry],
+    record: RollbackSource | None = None,
+    never_allow: Iterable[str] = (),
+    where: str | None = None,
+) -> None:
+    """Check ``plan`` once more right before it is applied; raise :class:`PlanError` (exit 2).
+
+    Pure. ``device_serial`` is the serial the device reports now; ``current`` is its exclusion
+    list now; ``record`` is the journal's record of the change a rollback plan undoes (``None``
+    when the journal does not have it: the device's markers must then vouch for every removal,
+    and nothing can be restored). ``never_allow`` is the policy's list, when the caller has the
+    policy. The digest proves only that nobody edited the plan by accident; these checks hold
+    whoever wrote it.
+    """
+    at = where or f"plan {plan.change_id}"
+    serial = plan.device.get("serial", "")
+    if not serial:
+        raise PlanError(f"{at}: names no device serial; refusing (re-run plan)")
+    if not device_serial or serial != device_serial:
+        raise PlanError(
+            f"{at}: made for serial {serial}, but the device is {device_serial or 'unknown'}; "
+            "refusing"
+        )
+    _check_contents(plan, at, never_allow)
+    by_name = {e.name: e for e in current}
+    for i, entry in enumerate(plan.removes):
+        on_device = by_name.get(entry.name)
+        if on_device is None or not _same(on_device, entry):
+            raise PlanError(
+                f"{at}: changes.remove[{i}]: {entry.name} is not on the device as the plan "
+                "shows it; refusing (re-run plan)"
+            )
+        if on_device.owner != "panpin":
+            raise PlanError(
+                f"{at}: changes.remove[{i}]: refusing to remove {entry.name}: it belongs to a person"
+            )
+    if plan.kind == "rollback":
+        _check_rollback(plan, at, record)
+
+
+def _check_rollback(plan: Plan, at: str, record: RollbackSource | None) -> None:
+    target = plan.rollback_of
+    if record is not None and record.change_id != target:
+        raise PlanError(
+            f"{at}: the journal record given is {record.change_id}, not {target}; refusing"
+        )
+    added_by_target = {e.name for e in record.adds} if record is not None else None
+    for i, entry in enumerate(plan.removes):
+        marker = entry.marker
+        # Only what the undone change added and still carries its marker (rollback_plan leaves
+        # entries someone took over alone, and so does this check).
+        if marker is None or marker.change_id != target:
+            raise PlanError(
+                f"{at}: changes.remove[{i}]: {entry.name} does not carry {target}'s marker; "
+                "a rollback removes only what that change added"
+            )
+        if added_by_target is not None and entry.name not in added_by_target:
+            raise PlanError(
+                f"{at}: changes.remove[{i}]: {entry.name} is not among what {target} added "
+                "(journal); refusing"
+            )
+    if plan.adds and record is None:
+        raise PlanError(
+            f"{at}: the rollback restores entries, but {target} is not in the journal: only "
+            "the journal knows what a change removed; refusing"
+        )
+    removed_by_target = record.removes if record is not None else ()
+    for i, entry in enumerate(plan.adds):
+        if not any(_same(entry, old) for old in removed_by_target):
+            raise PlanError(
+                f"{at}: changes.add[{i}]: {entry.name} is not an entry {target} removed "
+                "(journal); a rollback restores only those"
             )
 
 
@@ -204,8 +360,7 @@ def build_plan(
     entries that a person owns are refused here too, as a second line behind the decision module."""
     current = {e.name: e for e in base}
     real_adds = [a for a in adds if current.get(a.name) != a]
-    if kind != "rollback":
-        _refuse_public_suffix_wildcards(real_adds, "plan")
+    _refuse_public_suffix_wildcards(real_adds, "plan")
     for entry in removes:
         on_device = current.get(entry.name)
         if on_device is None:
@@ -305,22 +460,13 @@ def plan_from_dict(data: Any, where: str = "plan") -> Plan:
     removes = tuple(
         entry_from_dict(e, f"{where}: changes.remove[{i}]") for i, e in enumerate(changes["remove"])
     )
-    if data["kind"] != "rollback":
-        _refuse_public_suffix_wildcards(adds, where)
-    for entry in adds:
-        marker = entry.marker
-        # A rollback re-adds removed entries with their original description (and change id).
-        expected_ok = marker is not None and (
-            data["kind"] == "rollback" or marker.change_id == change_id
-        )
-        if not expected_ok:
-            raise PlanError(
-                f"{where}: add {entry.name} does not carry this plan's change id {change_id}"
-            )
     decisions = data["decisions"]
     if not isinstance(decisions, list):
         raise PlanError(f"{where}: decisions must be a list")
-    return Plan(
+    rollback_of = data["rollback_of"]
+    if rollback_of is not None and not isinstance(rollback_of, str):
+        raise PlanError(f"{where}: rollback_of must be a change id or null")
+    plan = Plan(
         change_id=change_id,
         created=data["created"],
         device={str(k): str(v) for k, v in data["device"].items()},
@@ -337,5 +483,7 @@ def plan_from_dict(data: Any, where: str = "plan") -> Plan:
             decision_from_dict(d, f"{where}: decisions[{i}]") for i, d in enumerate(decisions)
         ),
         kind=data["kind"],
-        rollback_of=data["rollback_of"],
+        rollback_of=rollback_of,
     )
+    _check_contents(plan, where)
+    return plan

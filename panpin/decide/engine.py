@@ -6,19 +6,24 @@ give the same :class:`DecisionSet`, byte for byte in ``json.dumps(to_dict(), sor
 Each host gets exactly one decision; the first step that applies wins:
 
 1. ``rejected``: the host is not a valid DNS name (it can never reach an xpath).
-2. ``block``: the first matching rule blocks it. Checked before anything else so a protected host
-   is always reported, even when an existing entry already excludes it (the reason says so).
+2. ``block``: a matching ``block`` rule, wherever it stands in the rulebase, or a ``never_allow``
+   domain. Checked before anything else so a protected host is always reported, even when an
+   existing entry already excludes it (the reason says so).
 3. ``covered``: a live entry (exact or wildcard, ``exclude: yes``) already matches: nothing to do.
 4. ``review``: a live entry matching the host is disabled (``exclude: no``); someone chose that.
 5. ``insufficient-evidence``: below ``min_hits``/``min_clients``. Only strong-signal hits count,
    plus weak-signal hits when the host has at least one strong hit; other alerts never count.
+   Clients are counted by the policy's ``thresholds.clients`` (user, else address folded to its
+   network: :mod:`panpin.scan.clients`), so one machine's many addresses are one client.
 6. the action of the first matching rule, else ``defaults.action``: ``review`` or ``allow``.
    An ``allow`` whose ``exclude_as`` does not cover the host, or whose fixed expiry date has passed,
    becomes ``review``: never a silent add. So does an ``allow`` by a rule with
    ``require_confirmation: true`` unless ``confirmations`` (from a packet capture, see
    :mod:`panpin.capture`) says ``confirmed`` for the host.
 
-Then, over the whole run: hosts allowed under the same entry name become ONE add; an exact-host
+Then, over the whole run: an allowed host whose ``exclude_as`` wildcard would also cover a host decided ``block`` wants
+its own name instead (a block always wins; the reason says so); hosts allowed under the same
+entry name become ONE add; an exact-host
 add that a planned wildcard add covers is folded into it; an add that would also cover a host
 decided ``block``, or overlap a disabled entry, is turned into ``review`` for all its hosts. panpin-owned entries whose expiry is
 before ``today`` are removed, unless this run re-adds the same name (a renewal, one change).
@@ -44,10 +49,12 @@ from panpin.hosts import (
     is_wildcard,
     normalize_host,
     patterns_overlap,
+    public_suffix_reach,
     wildcard_matches,
 )
 from panpin.panos.exclusions import ExclusionEntry
 from panpin.panos.marker import CHANGE_ID_RE, Marker
+from panpin.scan.clients import DEFAULT_CLIENT_COUNTING, ClientCounting, fold_client
 from panpin.scan.evidence import Candidate
 
 DecisionAction = Literal[
@@ -200,10 +207,15 @@ class _Evidence:
     clients: set[str] = field(default_factory=set)
     apps: set[str] = field(default_factory=set)
 
-    def add(self, candidate: Candidate) -> None:
+    def add(self, candidate: Candidate, counting: ClientCounting = DEFAULT_CLIENT_COUNTING) -> None:
         for alert, count in candidate.errors.items():
             self.errors[alert] = self.errors.get(alert, 0) + max(count, 0)
-        self.clients.update(candidate.clients)
+        # Counted by the policy's rule whatever the scan handed over (client keys, or bare
+        # addresses from evidence stored earlier): many IPv6 addresses of one /64 are one client.
+        for client in candidate.clients:
+            key = fold_client(client, counting)
+            if key is not None:
+                self.clients.add(key)
         self.apps.update(candidate.apps)
 
 
@@ -311,21 +323,24 @@ def decide(
         except InvalidHost as exc:
             rejected[candidate.host] = exc.reason
             continue
-        evidence.setdefault(host, _Evidence(host)).add(candidate)
+        evidence.setdefault(host, _Evidence(host)).add(candidate, policy.thresholds.clients)
     for value, reason in rejected.items():
         decisions.append(Decision(value, "rejected", None, f"not a valid host name: {reason}"))
 
     allowed: list[_Allowed] = []
-    blocked: dict[str, str] = {}  # host -> block rule
+    blocked: dict[str, str] = {}  # host -> what blocks it ("rule 'x'", "the never_allow list")
     for host in sorted(evidence):
         outcome = _judge(evidence[host], policy, view, today, confirmed)
         if isinstance(outcome, _Allowed):
             allowed.append(outcome)
             continue
-        if outcome.action == "block" and outcome.rule is not None:
-            blocked[host] = outcome.rule
+        if outcome.action == "block":
+            blocked[host] = (
+                f"rule {outcome.rule!r}" if outcome.rule is not None else "the never_allow list"
+            )
         decisions.append(outcome)
 
+    allowed = _singles_where_blocked(allowed, blocked)
     groups = _group(allowed)
     for name in sorted(groups):
         conflict = _conflict(name, blocked, view)
@@ -444,7 +459,8 @@ def _judge(
 ) -> Decision | _Allowed:
     """Steps 2-6 of the module docstring for one host: a final decision, or an allow to group."""
     host = ev.host
-    rule = policy.first_match(host, sorted(ev.apps), ev.errors)
+    # A block rule decides wherever it stands in the rulebase (Policy.deciding_rule).
+    rule = policy.deciding_rule(host, sorted(ev.apps), ev.errors)
     count = _count(ev.errors, policy.signals)
     clients = len(ev.clients)
     # Outcomes decided by something other than the rule (an entry, the thresholds) name no rule
@@ -470,6 +486,12 @@ def _judge(
                 "excludes it and panpin does not remove it: review that entry"
             )
         return decision("block", reason, cover.name if cover is not None else None)
+    never = policy.never_allowed(host)
+    if never is not None:
+        reason = f"in never_allow domain {never!r}; panpin never excludes it{would}"
+        if cover is not None:
+            reason += f"; note: existing entry {cover.name!r} (owned by {cover.owner}) excludes it"
+        return decision("block", reason, cover.name if cover is not None else None, by_rule=False)
     if cover is not None:
         reason = f"already excluded by existing entry {cover.name!r} (owned by {cover.owner})"
         return decision("covered", reason + would, cover.name, by_rule=False)
@@ -497,6 +519,17 @@ def _judge(
             f"{origin} would add {name!r}, but that entry does not cover this host "
             "(one '*' is one label); add a rule for it or widen the match",
         )
+    if not is_wildcard(name):
+        # A wildcard name was judged by the policy check; a single host is judged here, as a
+        # regex or the defaults can allow any name the log carries (``github.io`` itself).
+        suffix = public_suffix_reach(name)
+        if suffix is not None:
+            return decision(
+                "review",
+                f"{origin} would add {name!r}, but it is or holds the public suffix {suffix!r} "
+                "(Public Suffix List), and the device also exempts every certificate whose name "
+                "contains it; never added automatically",
+            )
     expiry = rule.expires if rule is not None and rule.expires else policy.defaults.expires
     expires = expiry.date_from(today)
     if expires < today:
@@ -513,6 +546,33 @@ def _judge(
     )
 
 
+def _singles_where_blocked(
+    allowed: Iterable[_Allowed], blocked: Mapping[str, str]
+) -> list[_Allowed]:
+    """Allowed hosts, each wanting its own name where its wildcard would cover a blocked host.
+
+    The policy check refuses an ``exclude_as`` over what a ``host``/``domain`` block names; a
+    ``regex`` block can only be checked against the hosts this run saw. A block always wins, so
+    the wildcard is not added: each allowed host is added on its own, and its reason says why.
+    """
+    result: list[_Allowed] = []
+    for item in allowed:
+        hit = (
+            next((h for h in sorted(blocked) if wildcard_matches(item.name, h)), None)
+            if is_wildcard(item.name)
+            else None
+        )
+        if hit is None:
+            result.append(item)
+            continue
+        reason = (
+            f"{item.reason}; added as the single host, not as {item.name!r}, because that "
+            f"wildcard would also exclude {hit!r}, which {blocked[hit]} blocks"
+        )
+        result.append(replace(item, name=item.host, reason=reason))
+    return result
+
+
 def _conflict(name: str, blocked: Mapping[str, str], view: _View) -> str | None:
     """Why adding entry ``name`` would undo a decision someone made, or ``None``.
 
@@ -521,7 +581,7 @@ def _conflict(name: str, blocked: Mapping[str, str], view: _View) -> str | None:
     """
     hit = next((h for h in sorted(blocked) if wildcard_matches(name, h)), None)
     if hit is not None:
-        return f"but entry {name!r} would also exclude {hit!r}, which rule {blocked[hit]!r} blocks"
+        return f"but entry {name!r} would also exclude {hit!r}, which {blocked[hit]} blocks"
     off = view.disabled_matching(name)
     if off is not None:
         return (

@@ -19,21 +19,34 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal, Protocol
 
+import re2
 import yaml
 
 from panpin.errors import InvalidHost, PolicyError
 from panpin.hosts import (
+    in_any_domain,
     in_domain,
+    is_wildcard,
     normalize_host,
     pattern_covers_pattern,
+    pattern_reaches_domain,
     patterns_overlap,
-    public_suffix_wildcard,
+    public_suffix_at_or_below,
+    public_suffix_reach,
     validate_exclusion_name,
     wildcard_matches,
 )
 from panpin.panos.marker import is_marker_token
+from panpin.scan.clients import (
+    CLIENTS_BY,
+    DEFAULT_CLIENT_COUNTING,
+    IPV4_PREFIX_RANGE,
+    IPV6_PREFIX_RANGE,
+    ClientCounting,
+    ClientsBy,
+)
 
 SUPPORTED_VERSION: Final = 1
 
@@ -47,6 +60,10 @@ _APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _WINDOW_RE = re.compile(r"^([1-9][0-9]{0,4})([hdw])$")
 _EXPIRES_RE = re.compile(r"^([1-9][0-9]{0,4})([dw])$")
 _UNIT = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+# A host name is at most 253 characters; a pattern far longer than that is a mistake or an attack
+# on the compiler, and RE2's own memory cap (below) is the second bound.
+MAX_REGEX_LENGTH: Final = 1024
+_RE2_MAX_MEM: Final = 8 << 20
 
 _TAG_PREFIX = "tag:yaml.org,2002:"
 _KIND = {
@@ -103,6 +120,9 @@ class Thresholds:
     min_hits: int
     min_clients: int
     window: Duration
+    # What one "client" is (``clients_by``, ``ipv6_prefix``, ``ipv4_prefix``); the scan counts
+    # with it (:func:`panpin.scan.clients.client_key`).
+    clients: ClientCounting = DEFAULT_CLIENT_COUNTING
 
 
 @dataclass(frozen=True)
@@ -118,13 +138,44 @@ class Limits:
     max_changes_per_run: int
 
 
+class HostRegex(Protocol):
+    """A compiled policy regex: RE2 from a policy file (linear time, no backtracking)."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def fullmatch(self, text: str) -> Any: ...
+
+
+def compile_regex(pattern: str) -> HostRegex:
+    r"""Compile a policy regex with RE2; raise :class:`ValueError` with RE2's reason if it cannot.
+
+    Host names come from the log, which an attacker writes; Python's backtracking engine takes
+    exponential time on ``^(a+)+\.example$`` and a long SNI, RE2 takes linear time on every
+    pattern it accepts. Back-references and look-arounds, which need backtracking, are refused.
+    """
+    if len(pattern) > MAX_REGEX_LENGTH:
+        raise ValueError(f"longer than {MAX_REGEX_LENGTH} characters")
+    options = re2.Options()
+    # RE2 would otherwise print its own error line on stderr beside ours.
+    options.log_errors = False
+    options.max_mem = _RE2_MAX_MEM
+    try:
+        compiled: HostRegex = re2.compile(pattern, options=options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+        raise ValueError(text) from None
+    return compiled
+
+
 @dataclass(frozen=True)
 class Match:
     """A rule's conditions; every key that is set must hold (AND). Unset keys are ``None``/empty."""
 
     host: str | None = None
     domain: str | None = None
-    regex: re.Pattern[str] | None = None
+    regex: HostRegex | None = None
     apps: tuple[str, ...] = ()
     signals: tuple[str, ...] = ()
 
@@ -184,6 +235,8 @@ class Policy:
     source: str = "<policy>"
     # SHA-256 of the text the policy was read from: a plan names the policy it was decided by.
     sha256: str = ""
+    # Domains whose hosts are never excluded (user content beyond the Public Suffix List).
+    never_allow: tuple[str, ...] = ()
 
     def first_match(
         self, host: str, apps: Iterable[str] = (), alerts: Mapping[str, int] | None = None
@@ -195,6 +248,23 @@ class Policy:
             if rule.match.matches(host, app_list, alert_counts):
                 return rule
         return None
+
+    def deciding_rule(
+        self, host: str, apps: Iterable[str] = (), alerts: Mapping[str, int] | None = None
+    ) -> Rule | None:
+        """The rule that decides ``host``: the first matching ``block`` rule wherever it stands,
+        else the first matching rule. A block always wins: an allow written above it by mistake
+        (or a broad one written above it on purpose) never exempts what the block protects."""
+        app_list = tuple(apps)
+        alert_counts = alerts or {}
+        for rule in self.rules:
+            if rule.action == "block" and rule.match.matches(host, app_list, alert_counts):
+                return rule
+        return self.first_match(host, app_list, alert_counts)
+
+    def never_allowed(self, host: str) -> str | None:
+        """The ``never_allow`` domain ``host`` is in, else None."""
+        return in_any_domain(host, self.never_allow)
 
 
 DEFAULT_SIGNALS: Final = Signals(strong=("UnknownCA", "BadCertificate"), weak=())
@@ -309,6 +379,7 @@ class _Reader:
         self.problems: list[PolicyProblem] = []
         # Only used to build scalars from already-resolved tags (int, bool, date...).
         self._constructor = yaml.SafeLoader("")
+        self._never_allow: tuple[str, ...] = ()
 
     def problem(self, where: yaml.Node | int, path: str, message: str) -> None:
         line = where if isinstance(where, int) else where.start_mark.line + 1
@@ -478,14 +549,16 @@ class _Reader:
             self.problem(node, path, f"{text!r} is not a domain name: {exc.reason}")
             return None
 
-    def regex(self, node: yaml.Node, path: str) -> re.Pattern[str] | None:
+    def regex(self, node: yaml.Node, path: str) -> HostRegex | None:
         text = self.string(node, path)
         if text is None:
             return None
         try:
-            return re.compile(text)
-        except re.error as exc:
-            self.problem(node, path, f"invalid regular expression: {exc}")
+            return compile_regex(text)
+        except ValueError as exc:
+            self.problem(
+                node, path, f"invalid regular expression (RE2 syntax, no backtracking): {exc}"
+            )
             return None
 
     # --- sections ---
@@ -494,7 +567,15 @@ class _Reader:
         top = self.mapping(
             root,
             "",
-            allowed=("version", "signals", "thresholds", "defaults", "limits", "rules"),
+            allowed=(
+                "version",
+                "signals",
+                "thresholds",
+                "defaults",
+                "limits",
+                "never_allow",
+                "rules",
+            ),
             required=("version", "rules"),
         )
         if top is None:
@@ -515,6 +596,10 @@ class _Reader:
         )
         defaults = self.defaults(top["defaults"]) if "defaults" in top else DEFAULT_DEFAULTS
         limits = self.limits(top["limits"]) if "limits" in top else DEFAULT_LIMITS
+        # Read before the rules: allow rules are checked against these domains.
+        never_allow = self.never_allow(top["never_allow"]) if "never_allow" in top else ()
+        if never_allow is not None:
+            self._never_allow = never_allow
         rules = self.rules(top["rules"]) if "rules" in top else None
         if (
             version is None
@@ -522,6 +607,7 @@ class _Reader:
             or thresholds is None
             or defaults is None
             or limits is None
+            or never_allow is None
             or rules is None
         ):
             return None
@@ -533,7 +619,25 @@ class _Reader:
             limits,
             rules,
             self.source,
+            never_allow=never_allow,
         )
+
+    def never_allow(self, node: yaml.Node) -> tuple[str, ...] | None:
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(node, "never_allow", f"expected a list of domains, got {_kind(node)}")
+            return None
+        domains: list[str] = []
+        ok = True
+        for i, item in enumerate(node.value):
+            domain = self.domain(item, f"never_allow[{i}]")
+            if domain is None:
+                ok = False
+            elif domain in domains:
+                self.problem(item, f"never_allow[{i}]", f"{domain!r} is listed twice")
+                ok = False
+            else:
+                domains.append(domain)
+        return tuple(domains) if ok else None
 
     def signals(self, node: yaml.Node) -> Signals | None:
         section = self.mapping(node, "signals", allowed=("strong", "weak"), required=("strong",))
@@ -563,7 +667,18 @@ class _Reader:
         return Signals(tuple(name for name, _ in strong), tuple(name for name, _ in weak))
 
     def thresholds(self, node: yaml.Node) -> Thresholds | None:
-        section = self.mapping(node, "thresholds", allowed=("min_hits", "min_clients", "window"))
+        section = self.mapping(
+            node,
+            "thresholds",
+            allowed=(
+                "min_hits",
+                "min_clients",
+                "window",
+                "clients_by",
+                "ipv6_prefix",
+                "ipv4_prefix",
+            ),
+        )
         if section is None:
             return None
         base = DEFAULT_THRESHOLDS
@@ -583,9 +698,44 @@ class _Reader:
             if "window" in section
             else base.window
         )
-        if min_hits is None or min_clients is None or window is None:
+        clients = self.client_counting(section)
+        if min_hits is None or min_clients is None or window is None or clients is None:
             return None
-        return Thresholds(min_hits, min_clients, window)
+        return Thresholds(min_hits, min_clients, window, clients)
+
+    def client_counting(self, section: Mapping[str, yaml.Node]) -> ClientCounting | None:
+        base = DEFAULT_CLIENT_COUNTING
+        by: ClientsBy | None = base.by
+        if "clients_by" in section:
+            text = self.string(section["clients_by"], "thresholds.clients_by")
+            by = next((choice for choice in CLIENTS_BY if choice == text), None)
+            if text is not None and by is None:
+                self.problem(
+                    section["clients_by"],
+                    "thresholds.clients_by",
+                    f"{text!r} is not one of: {', '.join(CLIENTS_BY)}",
+                )
+        prefixes: dict[str, int | None] = {
+            "ipv6_prefix": base.ipv6_prefix,
+            "ipv4_prefix": base.ipv4_prefix,
+        }
+        for key, (low, high) in (
+            ("ipv6_prefix", IPV6_PREFIX_RANGE),
+            ("ipv4_prefix", IPV4_PREFIX_RANGE),
+        ):
+            if key not in section:
+                continue
+            value = self.integer(section[key], f"thresholds.{key}", minimum=low)
+            if value is not None and value > high:
+                self.problem(
+                    section[key], f"thresholds.{key}", f"must be at most {high}, got {value}"
+                )
+                value = None
+            prefixes[key] = value
+        ipv6, ipv4 = prefixes["ipv6_prefix"], prefixes["ipv4_prefix"]
+        if by is None or ipv6 is None or ipv4 is None:
+            return None
+        return ClientCounting(by, ipv6, ipv4)
 
     def defaults(self, node: yaml.Node) -> Defaults | None:
         section = self.mapping(node, "defaults", allowed=("action", "expires"))
@@ -691,14 +841,9 @@ class _Reader:
         exclude_as: str | None = None
         if "exclude_as" in section:
             exclude_as = self.exclusion_name(section["exclude_as"], f"{path}.exclude_as")
-            suffix = public_suffix_wildcard(exclude_as) if exclude_as else None
-            if suffix is not None:
-                self.problem(
-                    section["exclude_as"],
-                    f"{path}.exclude_as",
-                    f"{exclude_as!r} would exclude every site under the public suffix "
-                    f"{suffix!r}; name the site's own domain (e.g. *.vendor.{suffix})",
-                )
+            if exclude_as is not None and not self._name_is_narrow(
+                section["exclude_as"], f"{path}.exclude_as", exclude_as
+            ):
                 exclude_as = None
             ok = ok and exclude_as is not None
             if action is not None and action != "allow":
@@ -751,6 +896,12 @@ class _Reader:
                     f"only an allow rule adds entries that expire; this rule's action is {action}",
                 )
                 ok = False
+        if (
+            action == "allow"
+            and match is not None
+            and not self._allow_is_narrow(section["match"], f"{path}.match", match)
+        ):
+            ok = False
         if not ok or name is None or match is None or action is None:
             return None
         rule = Rule(
@@ -779,7 +930,7 @@ class _Reader:
             return None
         ok = True
         host = domain = None
-        regex: re.Pattern[str] | None = None
+        regex: HostRegex | None = None
         apps: tuple[str, ...] = ()
         signals: tuple[str, ...] = ()
         if "host" in section:
@@ -807,6 +958,74 @@ class _Reader:
         if not ok:
             return None
         return Match(host=host, domain=domain, regex=regex, apps=apps, signals=signals)
+
+    def _name_is_narrow(self, node: yaml.Node, path: str, name: str) -> bool:
+        """An entry name (``exclude_as``, an allow ``host:``) that reaches no stranger's site."""
+        suffix = public_suffix_reach(name)
+        if suffix is not None:
+            if is_wildcard(name):
+                why = (
+                    f"{name!r} would exclude sites registered under the public suffix {suffix!r} "
+                    "(Public Suffix List): one '*' stands for anyone's name there; name the "
+                    "site's own domain, e.g. *.vendor.example"
+                )
+            else:
+                why = (
+                    f"{name!r} is or holds the public suffix {suffix!r} (Public Suffix List): "
+                    "the device also exempts every certificate whose name contains it"
+                )
+            self.problem(node, path, why)
+            return False
+        for domain in self._never_allow:
+            if pattern_reaches_domain(name, domain):
+                self.problem(node, path, f"{name!r} reaches never_allow domain {domain!r}")
+                return False
+        return True
+
+    def _allow_is_narrow(self, node: yaml.Node, path: str, match: Match) -> bool:
+        """An allow rule's ``host``/``domain`` matchers name no public suffix or user content.
+
+        A ``regex`` cannot be judged statically: what it allows is added host by host (or as its
+        ``exclude_as``, checked like any name), and decide() refuses a public suffix per host.
+        """
+        nodes = (
+            {str(k.value): v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+            if isinstance(node, yaml.MappingNode)
+            else {}
+        )
+        ok = True
+        if match.host is not None:
+            where = nodes.get("host", node)
+            ok = self._name_is_narrow(where, f"{path}.host", match.host) and ok
+        if match.domain is not None:
+            where = nodes.get("domain", node)
+            suffix = public_suffix_at_or_below(match.domain)
+            if suffix is not None:
+                beneath = "is" if suffix == match.domain else f"has {suffix!r} beneath it, which is"
+                self.problem(
+                    where,
+                    f"{path}.domain",
+                    f"{match.domain!r} {beneath} a public suffix (Public Suffix List): an allow "
+                    "would reach every site registered there; allow the site's own domain",
+                )
+                ok = False
+            else:
+                hit = next(
+                    (
+                        d
+                        for d in self._never_allow
+                        if in_domain(d, match.domain) or in_domain(match.domain, d)
+                    ),
+                    None,
+                )
+                if hit is not None:
+                    self.problem(
+                        where,
+                        f"{path}.domain",
+                        f"{match.domain!r} reaches never_allow domain {hit!r}",
+                    )
+                    ok = False
+        return ok
 
     def _exclude_as_is_safe(self, rule: Rule, rules: Sequence[Rule], node: yaml.Node) -> bool:
         """Check statically that ``exclude_as`` covers the rule's hosts and no blocked host.
@@ -859,22 +1078,16 @@ def _unknown_key_message(key: str, allowed: Sequence[str]) -> str:
     return f"unknown key{hint} (expected one of: {', '.join(allowed)})"
 
 
-def _pattern_overlaps_domain(pattern: str, domain: str) -> bool:
-    p_labels, d_labels = pattern.split("."), domain.split(".")
-    if len(p_labels) < len(d_labels):
-        return False
-    tail = p_labels[len(p_labels) - len(d_labels) :]
-    return all(p == "*" or p == d for p, d in zip(tail, d_labels, strict=True))
-
-
 def _may_exclude_blocked(exclude_as: str, block: Match) -> bool:
-    """True when ``exclude_as`` may cover a host that a purely host-based block rule names.
+    """True when ``exclude_as`` may cover a host that a ``host``/``domain`` block rule names.
 
-    Block rules that also look at regex, apps or signals are checked per host in decide(): their
-    host set cannot be computed here, and flagging them would reject reasonable policies.
+    ``apps`` and ``signals`` on the block only narrow when it applies; the entry exempts the
+    host for all traffic, so they do not make the overlap safe. A block with only a ``regex``
+    (and apps/signals) cannot be intersected with a wildcard here: decide() checks it against
+    every observed host, and adds single hosts instead of a wildcard that would cover one.
     """
-    if block.regex is not None or block.apps or block.signals:
+    if block.host is None and block.domain is None:
         return False
     if block.host is not None and not patterns_overlap(exclude_as, block.host):
         return False
-    return block.domain is None or _pattern_overlaps_domain(exclude_as, block.domain)
+    return block.domain is None or pattern_reaches_domain(exclude_as, block.domain)

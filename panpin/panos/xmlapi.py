@@ -366,13 +366,29 @@ class XmlApi:
             try:
                 response = self._post(params, headers, read_timeout, what)
                 self._watchdogs[response] = watchdog
-                return response
             except BaseException:
                 watchdog.stop()
                 if watchdog.fired:
                     raise self._too_slow(what) from None
                 raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        if 300 <= response.status_code < 400:
+            # Checked before any body is read: a redirect's body may well be a PAN-OS-looking
+            # <response status="success">, and it must not count as the device's answer.
+            location = response.headers.get("Location")
+            self._close(response)
+            raise self._redirect(response.status_code, location, what)
+        return response
+
+    def _redirect(self, status: int, location: str | None, what: str) -> errors.RedirectRefused:
+        # The Location is text from whoever redirected; shown cut and escaped, never followed.
+        shown = repr(location[:200]) if location else "no Location"
+        return errors.RedirectRefused(
+            f"{self.conn.host}: HTTP {status} redirect to {shown} answering {what}; panpin never "
+            "follows redirects (the XML API answers at /api/ itself): check the host, or a proxy "
+            "in between",
+            status,
+            location,
+        )
 
     def _too_slow(self, what: str) -> errors.DeviceTooSlow:
         return errors.DeviceTooSlow(
@@ -397,6 +413,8 @@ class XmlApi:
                 headers=headers,
                 timeout=(self.conn.connect_timeout, read_timeout),
                 stream=True,
+                # A 3xx is an error (_send); max_redirects=0 is no substitute: requests then
+                # raises TooManyRedirects even here, losing the status and the Location.
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
@@ -463,6 +481,9 @@ class XmlApi:
         return self._interpret(body, response.status_code)
 
     def _interpret(self, body: bytes, http_status: int) -> ApiResponse:
+        if 300 <= http_status < 400:
+            # _send refuses these first; kept so no path can take a 3xx body for an answer.
+            raise self._redirect(http_status, None, "a request")
         if http_status in errors.HTTP_STATUS_CLASSES:
             raise errors.HTTP_STATUS_CLASSES[http_status](
                 f"{self.conn.host}: HTTP {http_status} (management plane busy or restarting)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -51,7 +52,8 @@ rules:
     action: allow
     expires: 2026-01-31
   - name: shop
-    match: {domain: shop.example, apps: [shopping]}
+    # A regex block: the policy check cannot intersect it with *.shop.example, decide() can.
+    match: {regex: '(.*\\.)?shop\\.example', apps: [shopping]}
     action: block
   - name: shop-wild
     match: {host: "*.shop.example"}
@@ -211,8 +213,9 @@ def test_block_is_reported_even_when_an_entry_already_covers_the_host() -> None:
     assert result.removes == ()
 
 
-def test_exclude_as_that_would_cover_a_blocked_host_becomes_review() -> None:
-    # pay.shop.example is blocked (shopping app); *.shop.example would exclude it anyway.
+def test_exclude_as_over_a_regex_blocked_host_adds_the_single_hosts() -> None:
+    # pay.shop.example is blocked (shopping app, a regex block); *.shop.example would exclude it
+    # too, so the allowed hosts are added one by one and each reason says why.
     result = run(
         [
             cand("pay.shop.example", apps=["shopping"]),
@@ -223,9 +226,16 @@ def test_exclude_as_that_would_cover_a_blocked_host_becomes_review() -> None:
     assert one(result, "pay.shop.example").action == "block"
     for h in ("img.shop.example", "cdn.shop.example"):
         decision = one(result, h)
-        assert decision.action == "review" and decision.rule == "shop-wild"
-        assert "would also exclude 'pay.shop.example'" in decision.reason
-    assert result.adds == ()
+        assert decision.action == "allow" and decision.rule == "shop-wild"
+        assert decision.entry is not None and decision.entry.name == h
+        assert "added as the single host, not as '*.shop.example'" in decision.reason
+        assert "would also exclude 'pay.shop.example', which rule 'shop' blocks" in decision.reason
+    assert sorted(e.name for e in result.adds) == ["cdn.shop.example", "img.shop.example"]
+
+
+def test_without_a_blocked_host_the_exclude_as_wildcard_is_added() -> None:
+    result = run([cand("img.shop.example"), cand("cdn.shop.example")])
+    assert [e.name for e in result.adds] == ["*.shop.example"]
 
 
 # --- review --------------------------------------------------------------------------------------
@@ -501,3 +511,91 @@ def test_every_decision_kind_and_the_json_shape() -> None:
 def test_malformed_change_id_is_a_caller_bug() -> None:
     with pytest.raises(ValueError, match="change id"):
         decide([], policy(), [], today=TODAY, change_id="c-1 rule=evil")
+
+
+# --- issue 15: evidence written by an adversary ----------------------------------------------------
+
+ADVERSARY = """\
+version: 1
+thresholds: {min_hits: 3, min_clients: 2}
+never_allow: [wordpress.com]
+rules:
+  - name: vendor
+    match: {regex: '[a-z0-9]+\\.vendor\\.example'}
+    action: allow
+    exclude_as: "*.vendor.example"
+  - name: slow
+    match: {regex: '^(a+)+\\.slow\\.example$'}
+    action: allow
+  - name: partner
+    match: {regex: '[a-z0-9.-]+'}
+    action: allow
+  - name: pay
+    match: {regex: 'pay\\.vendor\\.example'}
+    action: block
+"""
+
+
+def test_a_block_below_a_matching_allow_still_blocks() -> None:
+    result = run([cand("pay.vendor.example")], pol=policy(ADVERSARY))
+    decision = one(result, "pay.vendor.example")
+    assert (decision.action, decision.rule) == ("block", "pay")
+    assert result.adds == ()
+
+
+def test_never_allow_hosts_are_blocked_whatever_rule_allows_them() -> None:
+    result = run([cand("attacker.wordpress.com")], pol=policy(ADVERSARY))
+    decision = one(result, "attacker.wordpress.com")
+    assert decision.action == "block" and decision.rule is None
+    assert "in never_allow domain 'wordpress.com'" in decision.reason
+    assert "(rule 'partner' would allow)" in decision.reason
+    assert result.adds == ()
+
+
+@pytest.mark.parametrize("host", ["github.io", "s3.amazonaws.com", "amazonaws.com", "co.uk"])
+def test_a_regex_never_adds_a_public_suffix_itself(host: str) -> None:
+    result = run([cand(host)], pol=policy(ADVERSARY))
+    decision = one(result, host)
+    assert decision.action == "review" and decision.rule == "partner"
+    assert "public suffix" in decision.reason and "never added automatically" in decision.reason
+    assert result.adds == ()
+
+
+def test_what_a_regex_allows_is_added_host_by_host() -> None:
+    result = run([cand("attacker.github.io"), cand("x1.cloudfront.net")], pol=policy(ADVERSARY))
+    assert sorted(e.name for e in result.adds) == ["attacker.github.io", "x1.cloudfront.net"]
+
+
+def test_a_regex_blocked_host_turns_the_wildcard_into_single_hosts() -> None:
+    result = run(
+        [cand("pay.vendor.example"), cand("a.vendor.example"), cand("b.vendor.example")],
+        pol=policy(ADVERSARY),
+    )
+    assert [e.name for e in result.adds] == ["a.vendor.example", "b.vendor.example"]
+    for host in ("a.vendor.example", "b.vendor.example"):
+        reason = one(result, host).reason
+        assert "not as '*.vendor.example'" in reason
+        assert "would also exclude 'pay.vendor.example', which rule 'pay' blocks" in reason
+
+
+def test_a_long_sni_against_a_catastrophic_pattern_is_decided() -> None:
+    # A run of a's and then an x: 2^50 ways to split the run for a backtracking engine before
+    # it fails. The decision simply arrives (RE2); the test asserts what it decides, not how
+    # long it took.
+    sni = "a" * 50 + "x.slow.example"
+    result = run([cand(sni)], pol=policy(ADVERSARY))
+    assert one(result, sni).rule == "partner"  # the slow rule did not match; the next did
+    assert type(policy(ADVERSARY).rules[1].match.regex).__module__ == "re2"
+
+
+def test_many_ipv6_addresses_of_one_slash_64_are_one_client() -> None:
+    # What the scan hands over may be bare addresses (evidence stored before client keys): the
+    # policy's counting applies to them too, so one laptop's privacy addresses stay one client.
+    laptop = replace(
+        cand("a.vendor.example"), clients=tuple(f"2001:db8:1:2::{i:x}" for i in range(1, 40))
+    )
+    decision = one(run([laptop]), "a.vendor.example")
+    assert decision.action == "insufficient-evidence" and decision.clients == 1
+    assert "1 client, fewer than min_clients 2" in decision.reason
+    two_users = replace(cand("a.vendor.example"), clients=("user:corp\\alice", "user:corp\\bob"))
+    assert one(run([two_users]), "a.vendor.example").action == "allow"

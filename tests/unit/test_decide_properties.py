@@ -32,7 +32,8 @@ rules:
     match: {domain: bank.example}
     action: block
   - name: shop-app
-    match: {domain: shop.example, apps: [shopping]}
+    # A regex block: the policy check cannot intersect it with *.shop.example, decide() can.
+    match: {regex: '(.*\\.)?shop\\.example', apps: [shopping]}
     action: block
   - name: pay
     match: {host: pay.vendor.example}

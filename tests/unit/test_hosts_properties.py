@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from hypothesis import assume, given, settings
@@ -10,11 +11,14 @@ from hypothesis import strategies as st
 
 from panpin.errors import InvalidHost
 from panpin.hosts import (
+    _suffix_rules,
     covering_entry,
     in_domain,
     normalize_host,
     pattern_covers_pattern,
     patterns_overlap,
+    public_suffix_at_or_below,
+    public_suffix_reach,
     public_suffix_wildcard,
     validate_exclusion_name,
     wildcard_matches,
@@ -172,3 +176,158 @@ def test_validate_exclusion_name_needs_two_concrete_labels(base: list[str]) -> N
 )
 def test_wildcards_over_a_public_suffix_are_found(name: str, suffix: str | None) -> None:
     assert public_suffix_wildcard(name) == suffix
+
+
+# --- wildcards that cannot swallow the Internet ---------------------------------------------------
+
+# (name, refused) for names panpin itself might add: a wildcard is refused when any rule of the
+# Public Suffix List (both sections, wildcard and exception rules) can meet one of its expansions
+# at, right of, or across a '*'; a plain name when it is or holds a public suffix.
+WILDCARD_TABLE: list[tuple[str, bool]] = [
+    # issue 15, measured on the simulator
+    ("*.*.amazonaws.com", True),  # s3.amazonaws.com is a suffix
+    ("*.s3.*.amazonaws.com", True),
+    ("*.*.core.windows.net", True),  # blob.core.windows.net
+    ("*.*.fastly.net", True),  # freetls.fastly.net
+    ("*.github.io", True),
+    ("*.cloudfront.net", True),
+    # a concrete suffix under a run of stars
+    ("*.*.*.amazonaws.com", True),
+    ("*.*.*.example.com", False),  # no rule lives under example.com
+    ("*.*.vendor.example", False),
+    ("*.vendor.example", False),
+    ("api.*.vendor.example", False),
+    # ICANN section
+    ("*.co.uk", True),
+    ("www.*.co.uk", True),  # the '*' is the registrant's label
+    ("*.com.au", True),
+    ("x.*.com", True),  # every second-level name under com
+    ("x.*.example", True),  # an unlisted TLD is a suffix by the implied default rule
+    ("*.vendor.co.uk", False),
+    ("*.bank.com.au", False),
+    # wildcard and exception rules
+    ("*.x.ck", True),  # *.ck makes x.ck a suffix
+    ("*.www.ck", True),  # !www.ck: conservatively, its parent is the suffix
+    ("*.city.kawasaki.jp", True),
+    ("*.a.compute.amazonaws.com", True),  # *.compute.amazonaws.com
+    ("*.b.x.ck", False),
+    # private section
+    ("*.blogspot.com", True),
+    ("*.herokuapp.com", True),
+    ("*.amazonaws.com", True),  # its expansion s3.amazonaws.com is itself a suffix
+    ("*.web.app", True),
+    ("*.shop.vendor.com", False),
+    # IDN suffixes, as punycode (names are compared in their normalised form)
+    ("*.xn--55qx5d.cn", True),  # 公司.cn
+    ("*.xn--io0a7i.cn", True),  # 网络.cn
+    ("*.xn--bcher-kva.example", False),
+    # plain names
+    ("github.io", True),
+    ("amazonaws.com", True),  # s3.amazonaws.com lies beneath it
+    ("co.uk", True),
+    ("api.vendor.example", False),
+    ("attacker.github.io", False),  # one registrant's host: judged by the evidence, not here
+]
+
+
+def test_the_wildcard_table_is_large_enough() -> None:
+    assert sum(1 for name, _ in WILDCARD_TABLE if "*" in name) >= 20
+
+
+@pytest.mark.parametrize(("name", "refused"), WILDCARD_TABLE, ids=[n for n, _ in WILDCARD_TABLE])
+def test_wildcard_table(name: str, refused: bool) -> None:
+    assert validate_exclusion_name(name) == name  # all valid for PAN-OS: the PSL decides
+    assert (public_suffix_reach(name) is not None) == refused
+
+
+@pytest.mark.parametrize(
+    ("domain", "held"),
+    [
+        ("com", True),
+        ("cloudfront.net", True),
+        ("amazonaws.com", True),  # s3.amazonaws.com and others beneath
+        ("windows.net", True),  # blob.core.windows.net beneath
+        ("github.io", True),
+        ("x.ck", True),  # by the wildcard rule *.ck
+        ("vendor.example", False),
+        ("bank.co.uk", False),
+    ],
+)
+def test_domains_that_are_or_hold_a_public_suffix(domain: str, held: bool) -> None:
+    suffix = public_suffix_at_or_below(domain)
+    assert (suffix is not None) == held
+    if suffix is not None:
+        # The rule named is the domain's own, one above it, or one beneath it.
+        assert suffix.endswith(domain) or domain.endswith(suffix.removeprefix("*."))
+
+
+def _rule_texts() -> list[str]:
+    rules = sorted({".".join(r) for rs in _suffix_rules().by_tld.values() for r in rs})
+    return [r for r in rules if len(r) < 60]
+
+
+RULES = _rule_texts()
+
+
+def _psl() -> Any:
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+ORACLE = _psl()
+
+
+@st.composite
+def near_suffix_wildcards(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A wildcard built around a real public-suffix rule, and labels to expand its stars with.
+
+    Stars are put in the rule's labels and before it, so the search lands where a suffix is;
+    expansion labels include the rule's own labels (``s3``, ``blob``) and random ones.
+    """
+    rule = draw(st.sampled_from(RULES)).split(".")
+    concrete = [draw(label) if part == "*" else part for part in rule]
+    starred = [
+        "*" if i < len(concrete) - 1 and draw(st.booleans()) and draw(st.booleans()) else part
+        for i, part in enumerate(concrete)
+    ]
+    prefix = draw(st.lists(st.one_of(st.just("*"), label), min_size=0, max_size=3))
+    if "*" not in prefix + starred:
+        prefix = ["*", *prefix]
+    pool = [*concrete, *[p for p in rule if p != "*"]]
+    fillers = draw(st.lists(st.one_of(st.sampled_from(pool), label), min_size=6, max_size=6))
+    return ".".join(prefix + starred), fillers
+
+
+@settings(max_examples=400, deadline=None)
+@given(near_suffix_wildcards())
+def test_no_accepted_wildcard_covers_a_public_suffix(case: tuple[str, list[str]]) -> None:
+    name, fillers = case
+    try:
+        validate_exclusion_name(name)
+    except InvalidHost:
+        assume(False)
+    if public_suffix_reach(name) is not None:
+        return
+    labels = name.split(".")
+    stars = [i for i, part in enumerate(labels) if part == "*"]
+    # Expand every star with the drawn labels; ask the list itself (publicsuffixlist, an
+    # independent implementation) about every suffix at, right of, or across a star.
+    expansion = [
+        fillers[k % len(fillers)] if part == "*" else part for k, part in enumerate(labels)
+    ]
+    for start in range(min(max(stars) + 2, len(labels))):
+        suffix = ".".join(expansion[start:])
+        assert not ORACLE.is_public(suffix), (name, suffix)
+
+
+@SETTINGS
+@given(st.sampled_from(RULES), st.lists(st.one_of(st.just("*"), label), min_size=0, max_size=2))
+def test_a_star_next_to_any_rule_is_refused(rule: str, prefix: list[str]) -> None:
+    # *.<suffix> and deeper: the star is a registrant's label.
+    name = ".".join([*prefix, "*", rule.replace("*", "x")])
+    try:
+        validate_exclusion_name(name)
+    except InvalidHost:
+        assume(False)
+    assert public_suffix_reach(name) is not None

@@ -8,16 +8,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import RunCli
 
 from panpin.cli.policy import policy as policy_group
 from panpin.decide.policy import (
+    MAX_REGEX_LENGTH,
     Match,
     Policy,
     PolicyValidationError,
+    compile_regex,
     load_policy,
     parse_policy,
 )
 from panpin.errors import EXIT_USAGE, PolicyError
+from panpin.scan.clients import ClientCounting
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "policies"
@@ -224,7 +228,9 @@ def test_single_label_domain_is_a_valid_matcher() -> None:
 def test_regex_is_compiled_once_and_full_match() -> None:
     loaded = parse(MINIMAL.replace("{host: a.example}", "{regex: 'api[0-9]*\\.partner\\.example'}"))
     match = loaded.rules[0].match
-    assert isinstance(match.regex, re.Pattern)
+    # RE2, not Python's backtracking engine: log data an attacker writes is matched against it.
+    assert type(match.regex).__module__ == "re2"
+    assert not isinstance(match.regex, re.Pattern)
     assert match.matches("api12.partner.example", (), {})
     assert not match.matches("api12.partner.example.evil.com", (), {})
     assert not match.matches("xapi.partner.example", (), {})
@@ -246,13 +252,32 @@ def test_exclude_as_with_host_and_domain_is_proven_by_the_host() -> None:
     assert parse(text).rules[0].exclude_as == "*.v.example"
 
 
-def test_block_rule_with_apps_does_not_forbid_an_overlapping_exclude_as() -> None:
-    # Its hosts cannot be known statically; decide() checks the hosts it actually blocks.
+def test_domain_block_with_apps_still_forbids_an_overlapping_exclude_as() -> None:
+    # apps only narrow when the block applies; the wildcard entry exempts the hosts for every
+    # app, so a block always wins only if the policy refuses the entry.
     text = """\
 version: 1
 rules:
   - name: block-banking-app
     match: {domain: v.example, apps: [banking]}
+    action: block
+  - name: vendor
+    match: {host: "*.v.example"}
+    action: allow
+    exclude_as: "*.v.example"
+"""
+    [message] = problems(text)
+    assert message.startswith("policy.yaml:9: rules[1].exclude_as: '*.v.example' would also")
+    assert "block rule 'block-banking-app' (rules[0])" in message
+
+
+def test_regex_block_beside_an_exclude_as_is_left_to_decide() -> None:
+    # A regex cannot be intersected with a wildcard here; decide() checks the observed hosts.
+    text = """\
+version: 1
+rules:
+  - name: block-banking-app
+    match: {regex: 'pay[0-9]*\\.v\\.example', apps: [banking]}
     action: block
   - name: vendor
     match: {host: "*.v.example"}
@@ -320,3 +345,206 @@ def test_registered_as_panpin_policy_check() -> None:
     assert f"{bad}:{line}: {key}: " in result.stderr
     good = CliRunner().invoke(cli.cli, ["policy", "check", str(GOOD[0])])
     assert good.exit_code == 0, good.output
+
+
+# --- issue 15: a log written by an adversary ------------------------------------------------------
+
+ATTACK_POLICY = """\
+version: 1
+rules:
+  - name: aws
+    match: {host: "*.*.amazonaws.com"}
+    action: allow
+  - name: pages
+    match: {host: "*.github.io"}
+    action: allow
+  - name: cdn
+    match: {domain: cloudfront.net}
+    action: allow
+  - name: everything
+    match: {domain: com}
+    action: allow
+"""
+
+
+def test_the_attack_policy_of_issue_15_is_refused_line_by_line(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(ATTACK_POLICY)
+    result = run_cli("policy", "check", str(path))
+    assert result.code == EXIT_USAGE, result.err
+    assert result.out == ""
+    lines = result.err.strip().splitlines()
+    assert [line.split(": ", 3)[2] for line in lines] == [
+        f"{path}:4",
+        f"{path}:7",
+        f"{path}:10",
+        f"{path}:13",
+    ]
+    assert lines[0].endswith(
+        "rules[0].match.host: '*.*.amazonaws.com' would exclude sites registered under the public "
+        "suffix 's3.amazonaws.com' (Public Suffix List): one '*' stands for anyone's name there; "
+        "name the site's own domain, e.g. *.vendor.example"
+    )
+    assert "rules[1].match.host: '*.github.io'" in lines[1]
+    assert "rules[2].match.domain: 'cloudfront.net' is a public suffix" in lines[2]
+    assert "rules[3].match.domain: 'com' is a public suffix" in lines[3]
+    assert "Traceback" not in result.err
+
+
+def test_narrow_rules_for_the_same_sites_pass(run_cli: RunCli, tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        """\
+version: 1
+never_allow: [wordpress.com]
+thresholds: {min_clients: 3, clients_by: user-or-address, ipv6_prefix: 64}
+rules:
+  - name: vendor-cdn
+    match: {host: "*.cdn.vendor.example"}
+    action: allow
+    exclude_as: "*.cdn.vendor.example"
+  - name: vendor-bucket
+    match: {host: vendor-assets.s3.amazonaws.com}
+    action: allow
+  - name: vendor-pages
+    match: {host: vendor.github.io}
+    action: allow
+  - name: vendor
+    match: {domain: vendor.example}
+    action: allow
+  - name: anything-else
+    match: {regex: '.*'}
+    action: review
+"""
+    )
+    result = run_cli("policy", "check", str(path))
+    assert result.code == 0, result.err
+
+
+def test_client_counting_is_read_and_defaults_to_user_or_address() -> None:
+    loaded = parse(MINIMAL)
+    assert loaded.thresholds.clients == ClientCounting("user-or-address", 64, 32)
+    text = MINIMAL.replace(
+        "rules:", "thresholds: {clients_by: address, ipv6_prefix: 56, ipv4_prefix: 24}\nrules:"
+    )
+    assert parse(text).thresholds.clients == ClientCounting("address", 56, 24)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("{ipv6_prefix: 129}", "thresholds.ipv6_prefix: must be at most 128"),
+        ("{ipv4_prefix: 8}", "thresholds.ipv4_prefix: must be at least 16"),
+        ("{ipv6_prefix: '64'}", "thresholds.ipv6_prefix: expected an integer"),
+        (
+            "{clients_by: user}",
+            "thresholds.clients_by: 'user' is not one of: user-or-address, address",
+        ),
+    ],
+)
+def test_bad_client_counting(value: str, fragment: str) -> None:
+    [message] = problems(MINIMAL.replace("rules:", f"thresholds: {value}\nrules:"))
+    assert fragment in message and message.startswith("policy.yaml:2: ")
+
+
+def test_never_allow_is_read_and_matches_on_label_boundaries() -> None:
+    loaded = parse(MINIMAL.replace("rules:", "never_allow: [wordpress.com, Blogger.COM.]\nrules:"))
+    assert loaded.never_allow == ("wordpress.com", "blogger.com")
+    assert loaded.never_allowed("attacker.wordpress.com") == "wordpress.com"
+    assert loaded.never_allowed("wordpress.com") == "wordpress.com"
+    assert loaded.never_allowed("notwordpress.com") is None
+
+
+@pytest.mark.parametrize(
+    "match",
+    [
+        '{host: "*.wordpress.com"}',
+        "{host: a.wordpress.com}",
+        "{domain: wordpress.com}",
+        "{domain: blog.wordpress.com}",
+    ],
+)
+def test_allow_matchers_reaching_never_allow_are_refused(match: str) -> None:
+    text = MINIMAL.replace("rules:", "never_allow: [wordpress.com]\nrules:").replace(
+        "{host: a.example}\n    action: review", f"{match}\n    action: allow"
+    )
+    [message] = problems(text)
+    assert "reaches never_allow domain 'wordpress.com'" in message
+
+
+def test_block_and_review_rules_may_name_public_suffixes() -> None:
+    # Only an allow exempts anything; blocking or reviewing all of com is merely strict.
+    text = MINIMAL.replace(
+        "{host: a.example}\n    action: review", "{domain: com}\n    action: block"
+    )
+    assert parse(text).rules[0].action == "block"
+    text = MINIMAL.replace("{host: a.example}", '{host: "*.github.io"}')
+    assert parse(text).rules[0].action == "review"
+
+
+def test_an_exact_public_suffix_host_is_refused_in_an_allow() -> None:
+    [message] = problems(
+        MINIMAL.replace(
+            "{host: a.example}\n    action: review", "{host: github.io}\n    action: allow"
+        )
+    )
+    assert "'github.io' is or holds the public suffix 'github.io'" in message
+    assert "every certificate whose name contains it" in message
+
+
+# --- bounded regexes ----------------------------------------------------------------------------
+
+
+def test_a_catastrophic_pattern_compiles_with_re2_and_matches_in_linear_time() -> None:
+    # Under Python's re, (a+)+ against a long run of a's that then fails backtracks 2^n ways.
+    # RE2 has no backtracking: the assertion is on the engine, not on a clock.
+    text = MINIMAL.replace("{host: a.example}", "{regex: '^(a+)+\\.example$'}")
+    match = parse(text).rules[0].match
+    assert match.regex is not None and type(match.regex).__module__ == "re2"
+    sni = "a" * 250 + "!"
+    assert not match.matches(sni, (), {})
+    assert match.matches("aaaa.example", (), {})
+
+
+def test_compile_regex_refuses_what_re2_cannot_express() -> None:
+    for pattern in ("(a)\\1", "(?=a)a", "(?<=a)b", "a++", "x" * (MAX_REGEX_LENGTH + 1)):
+        with pytest.raises(ValueError):
+            compile_regex(pattern)
+    assert type(compile_regex("[a-z]+\\.example")).__module__ == "re2"
+
+
+def test_an_re2_error_is_one_line_with_file_and_line(run_cli: RunCli, tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(MINIMAL.replace("{host: a.example}", "{regex: '(a)\\1'}"))
+    result = run_cli("policy", "check", str(path))
+    assert result.code == EXIT_USAGE
+    assert result.err == (
+        f"panpin: error: {path}:4: rules[0].match.regex: invalid regular expression (RE2 syntax, "
+        "no backtracking): invalid escape sequence: \\1\n"
+    )
+
+
+def test_re2_prints_nothing_of_its_own(capfd: pytest.CaptureFixture[str]) -> None:
+    # RE2 logs its errors to the process's stderr (file descriptor 2) unless told not to.
+    with pytest.raises(ValueError):
+        compile_regex("(a)\\1")
+    assert capfd.readouterr().err == ""
+
+
+def test_a_block_below_an_allow_still_wins() -> None:
+    text = """\
+version: 1
+rules:
+  - name: vendor
+    match: {host: "*.v.example"}
+    action: allow
+  - name: pay
+    match: {regex: 'pay\\.v\\.example'}
+    action: block
+"""
+    loaded = parse(text)
+    assert loaded.first_match("pay.v.example").name == "vendor"  # type: ignore[union-attr]
+    assert loaded.deciding_rule("pay.v.example").name == "pay"  # type: ignore[union-attr]
+    assert loaded.deciding_rule("api.v.example").name == "vendor"  # type: ignore[union-attr]
