@@ -15,6 +15,7 @@ from typing import Any
 
 from panpin.errors import InvalidHost
 from panpin.hosts import covering_entry, host_of_entry, normalize_host
+from panpin.scan.clients import ClientKeys
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,9 @@ class Aggregator:
         # entries and key length: hostile logs could carry endless distinct, long values.
         self._hosts: dict[tuple[str | None, str | None], tuple[str | None, str, str]] = {}
         self._alerts: dict[tuple[str, str], str | None] = {}
+        # A client is a user where the log names one, else an address with IPv6 folded to its
+        # /64 (panpin.scan.clients): one laptop with many privacy addresses is one client.
+        self._client_keys = ClientKeys()
         self.entries = 0  # offered to add()
         self.counted = 0  # attributed to a host
         self.filtered = 0  # dropped by the local signal filter
@@ -379,10 +383,9 @@ class Aggregator:
         slot.hits += 1
         errors = slot.errors
         errors[alert] = errors.get(alert, 0) + 1
-        if src:
-            src = cleaned(src) or clean_new(src)
-            if src:
-                slot.clients.add(src)
+        client = self._client_keys(src, user)
+        if client is not None:
+            slot.clients.add(client)
         if user:
             user = cleaned(user) or clean_new(user)
             if user:

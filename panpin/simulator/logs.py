@@ -224,6 +224,8 @@ class ExpectedHost:
     first_seen: str
     last_seen: str
     devices: tuple[str, ...]
+    # (address, user) of each distinct client entry: a scan counts clients from both.
+    client_pairs: tuple[tuple[str, str], ...] = ()
 
 
 def expected_counts(
@@ -276,6 +278,7 @@ class _Acc:
     errors: dict[str, int] = field(default_factory=dict)
     apps: set[str] = field(default_factory=set)
     devices: set[str] = field(default_factory=set)
+    pairs: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -918,6 +921,7 @@ class LogStore:
             prof = self.profiles[self._prof[i]]
             slot.hits += 1
             slot.clients.add(self.clients[self._cli[i]][0])
+            slot.pairs.add(self.clients[self._cli[i]])
             slot.errors[meta.alert] = slot.errors.get(meta.alert, 0) + 1
             slot.apps.add(prof[_PK["app"]])
             slot.devices.add(prof[_PK["serial"]])
@@ -933,6 +937,7 @@ class LogStore:
                 first_seen=flt.format_time(s.first),
                 last_seen=flt.format_time(s.last),
                 devices=tuple(sorted(s.devices)),
+                client_pairs=tuple(sorted(s.pairs)),
             )
             for host, s in sorted(acc.items())
         }

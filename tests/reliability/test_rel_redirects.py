@@ -119,12 +119,13 @@ def test_a_redirect_without_location_is_still_an_error(pki: Pki) -> None:
 def test_a_redirect_is_refused_when_streaming_too(pki: Pki) -> None:
     # Log pages are read as a stream; opening one must refuse a 3xx just the same.
     with serve(pki, 200) as target, serve(pki, 302, target.url) as proxy:
-        with (
-            client(pki, proxy) as api,
-            pytest.raises(errors.RedirectRefused),
-            api.stream({"type": "log", "action": "get", "job-id": "1"}),
-        ):
-            pass
+        consumed: list[bytes] = []
+        with client(pki, proxy) as api, pytest.raises(errors.RedirectRefused):
+            api.read_stream(
+                {"type": "log", "action": "get", "job-id": "1"},
+                lambda chunks: consumed.extend(chunks),
+            )
+        assert consumed == []  # refused before any body reached the reader
         assert target.hits == 0
 
 

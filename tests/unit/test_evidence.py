@@ -88,7 +88,8 @@ def test_counts_per_host() -> None:
     assert first == Candidate(
         host="app.vendor.example",
         hits=3,
-        clients=("10.0.0.1", "10.0.0.2"),
+        # A client is its user where the log names one, else its address (issue 15).
+        clients=("addr:10.0.0.1/32", "addr:10.0.0.2/32", "user:acme\\ana"),
         errors={"BadCertificate": 1, "UnknownCA": 2},
         apps=("incomplete",),
         first_seen="2026/11/19 08:00:00",

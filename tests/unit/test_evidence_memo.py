@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from panpin.errors import InvalidHost
 from panpin.hosts import host_of_entry, normalize_host
 from panpin.scan import evidence
-from panpin.scan.evidence import Aggregator, alert_of, matches_signals, safe_text
+from panpin.scan.clients import client_key
+from panpin.scan.evidence import Aggregator, alert_of, matches_signals
 
 SIGNALS = ("UnknownCA", "BadCertificate")
 HOSTS = [
@@ -70,9 +71,9 @@ def reference(rows: Sequence[Mapping[str, str]], signals: tuple[str, ...]) -> di
         hits, errors, clients = hosts.get(host, (0, {}, set()))
         alert = alert_of(row["error"], row["err_index"], signals)
         errors[alert] = errors.get(alert, 0) + 1
-        src = safe_text(row["src"].strip(), 200)
-        if src:
-            clients.add(src)
+        client = client_key(row["src"], row.get("srcuser", ""))
+        if client is not None:
+            clients.add(client)
         hosts[host] = (hits + 1, errors, clients)
     return {
         "hosts": {h: (n, dict(sorted(e.items())), sorted(c)) for h, (n, e, c) in hosts.items()},

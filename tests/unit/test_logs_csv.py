@@ -26,7 +26,8 @@ def test_display_names_with_bom() -> None:
     agg = evidence("export-display.csv")
     app, push = agg.candidates()
     assert app.host == "app.vendor.example"
-    assert (app.hits, app.clients) == (3, ("10.20.0.5", "10.20.0.6"))
+    # 10.20.0.5 is ana.smith's machine: counted as the user the log names (issue 15).
+    assert (app.hits, app.clients) == (3, ("addr:10.20.0.6/32", "user:acme\\ana.smith"))
     assert app.errors == {"BadCertificate": 1, "UnknownCA": 2}
     assert (app.first_seen, app.last_seen) == ("2026/11/20 10:00:01", "2026/11/21 08:00:00")
     assert app.devices == ("007951000345678",)
