@@ -15,7 +15,7 @@ from typing import Any
 from panpin import errors
 from panpin.change.journal import ChangeJournal
 from panpin.change.lifecycle import ChangeContext, Outcome, apply_plan, repush_failed, run_tag
-from panpin.change.plan import Plan, build_plan
+from panpin.change.plan import Plan, build_plan, check_plan_for_apply
 from panpin.change.results import ROLLBACKABLE
 from panpin.decide.engine import Decision, DecisionSet, decide
 from panpin.decide.policy import Policy
@@ -181,12 +181,15 @@ class Applier:
 
     def apply(self, plan: Plan, *, commit: bool = True) -> Outcome:
         """Apply ``plan`` to the device (see :func:`panpin.change.lifecycle.apply_plan`)."""
-        serial = plan.device.get("serial")
-        if serial and serial != self.info.serial:
-            raise errors.PlanError(
-                f"plan {plan.change_id} was made for serial {serial}, but {self.device.host} is "
-                f"{self.info.serial}; refusing"
-            )
+        # Checked again whatever the digest says (a digest can be recomputed): the serial, every
+        # add and removal, a rollback against the journal. Against the plan's base: under the
+        # lock, the lifecycle refuses a plan whose base is not the device's list.
+        record = (
+            self.journal.get(plan.rollback_of)
+            if self.journal is not None and plan.rollback_of
+            else None
+        )
+        check_plan_for_apply(plan, device_serial=self.info.serial, current=plan.base, record=record)
         if plan.location != str(self.device.location):
             raise errors.PlanError(
                 f"plan {plan.change_id} is for location {plan.location}, not {self.device.location}"
