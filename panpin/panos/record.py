@@ -66,6 +66,9 @@ _QUERY_USER_RE = re.compile(
 _STANDIN_USER_RE = re.compile(r"\buser[0-9]+\b")
 _STANDIN_HOST_RE = re.compile(r"\bh[0-9]+(?=\.)")
 _TIME_RE = re.compile(r"[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+# What panpin makes up afresh on every run: the change id (time and a random part) and run id.
+_CHANGE_ID_RE = re.compile(r"\bc-[0-9]{8}-[0-9]{4}-[0-9a-z]+\b")
+_RUN_ID_RE = re.compile(r"\brun=[0-9a-f]+\b")
 
 
 class Scrubber:
@@ -131,6 +134,21 @@ class Scrubber:
         standin = str(ipaddress.ip_address(network + candidate))
         self._addresses[text] = standin
         return standin
+
+    def note(self, text: str) -> None:
+        """See the addresses in ``text`` before replacing any, so no stand-in handed out for
+        this document is one of its own addresses."""
+        for match in _IPV4_RE.findall(text) + (_IPV6_RE.findall(text) if ":" in text else []):
+            if match in self._addresses or match in self._addresses.values():
+                continue
+            try:
+                addr = ipaddress.ip_address(match)
+            except ValueError:
+                continue
+            bits = 8 if addr.version == 4 else 64
+            value = int(addr)
+            network = value >> bits << bits
+            self._used_hosts.setdefault(network, set()).add(value - network)
 
     def host(self, name: str) -> str:
         """A host name with every label but its public suffix replaced (``*.`` kept)."""
@@ -217,10 +235,11 @@ class Scrubber:
             if node.tail:
                 node.tail = self.text(node.tail)
             for name, value in node.attrib.items():
-                node.set(name, self.text(value))
+                node.set(name, self.text(str(value)))
 
     def xml(self, data: bytes) -> bytes:
         """A whole answer; falls back to text rules for what does not parse (HTML, a cut page)."""
+        self.note(data.decode("utf-8", "replace"))
         if b"<!DOCTYPE" not in data and b"<!ENTITY" not in data:
             try:
                 root = etree.fromstring(data, parser=_parser())
@@ -276,6 +295,9 @@ class Scrubber:
         """A request's form fields, scrubbed; and the names of the fields removed."""
         for name in _SECRET_PARAMS:
             self.forget(params.get(name))
+        for name, value in params.items():
+            if name not in _SECRET_PARAMS:
+                self.note(value)
         out: dict[str, str] = {}
         removed: list[str] = []
         for name, value in params.items():
@@ -305,7 +327,7 @@ def canonical(params: Mapping[str, str]) -> dict[str, str]:
 
     A replayed run sees stand-ins in the answers and originals on its own command line (its
     ``--admin``), so the two can only be compared by the kind of value, not the value. Times in
-    log filters depend on when the command ran.
+    log filters, change and run ids depend on when the command ran.
     """
     out = {}
     for name, value in params.items():
@@ -317,8 +339,19 @@ def canonical(params: Mapping[str, str]) -> dict[str, str]:
         value = _STANDIN_USER_RE.sub("<user>", value)
         value = _STANDIN_HOST_RE.sub("<h>", value)
         value = _TIME_RE.sub("<time>", value)
+        value = _CHANGE_ID_RE.sub("<change-id>", value)
+        value = _RUN_ID_RE.sub("run=<run-id>", value)
         out[name] = value
     return out
+
+
+def fresh_ids(params: Mapping[str, str]) -> list[str]:
+    """The change and run ids in a request, in order: a replay maps the recorded ones to those of
+    the live run, so the answers that echo them (a verification) still agree."""
+    found: list[str] = []
+    for name in sorted(params):
+        found += _CHANGE_ID_RE.findall(params[name]) + _RUN_ID_RE.findall(params[name])
+    return found
 
 
 def _mask_v6(text: str) -> str:
