@@ -88,6 +88,10 @@ class DeviceSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     commit_poll: Backoff = field(default_factory=Backoff)
     log_poll: Backoff = field(default_factory=lambda: Backoff(deadline=300.0))
+    # --record DIR / PANPIN_RECORD (panpin.panos.record); never from the config file, since a
+    # recording is for one command.
+    record_dir: str | None = None
+    record_scrub_hosts: bool = False
 
     def __repr__(self) -> str:
         key = "***" if self.api_key else None
@@ -112,6 +116,8 @@ class DeviceSettings:
             read_timeout=self.read_timeout,
             request_deadline=self.request_timeout,
             retry=self.retry,
+            record_dir=self.record_dir,
+            record_scrub_hosts=self.record_scrub_hosts,
         )
 
     def require_admin(self) -> str:
@@ -134,6 +140,8 @@ class Overrides:
     insecure: bool | None = None
     location: str | None = None
     admin: str | None = None
+    record: str | None = None
+    record_scrub_hosts: bool = False
 
 
 @dataclass(frozen=True)
@@ -477,6 +485,9 @@ def resolve_device(
         changes["insecure"] = overrides.insecure
     if overrides.location is not None:
         changes["location"] = Location.parse(overrides.location)
+    if overrides.record:
+        changes["record_dir"] = overrides.record
+        changes["record_scrub_hosts"] = overrides.record_scrub_hosts
     resolved = replace(base, **changes)
     if resolved.insecure and resolved.fingerprint:
         raise SettingsError("--insecure and --fingerprint contradict each other; choose one")

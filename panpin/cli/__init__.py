@@ -61,6 +61,8 @@ class GlobalOptions:
     location: str | None = None
     admin: str | None = None
     state: str | None = None
+    record: str | None = None
+    record_scrub_hosts: bool = False
     verbose: int = 0
     quiet: bool = False
     log_format: str = "text"
@@ -153,6 +155,19 @@ class LazyGroup(click.Group):
     envvar="PANPIN_STATE",
     metavar="FILE",
     help="State database (watermarks, evidence, journal).",
+)
+@click.option(
+    "--record",
+    envvar="PANPIN_RECORD",
+    metavar="DIR",
+    help="Write every API request and answer, scrubbed, to DIR (docs/recording.md).",
+)
+@click.option(
+    "--record-scrub-hosts",
+    is_flag=True,
+    default=False,
+    envvar="PANPIN_RECORD_SCRUB_HOSTS",
+    help="With --record: replace host names too (their public suffix is kept).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 @click.option(

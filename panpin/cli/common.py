@@ -28,6 +28,8 @@ def overrides(opts: GlobalOptions) -> Overrides:
         insecure=opts.insecure,
         location=opts.location,
         admin=opts.admin,
+        record=opts.record,
+        record_scrub_hosts=opts.record_scrub_hosts,
     )
 
 

@@ -26,7 +26,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from lxml import etree
 from requests.adapters import HTTPAdapter
 
 from panpin import errors
+from panpin.panos.record import Recorder, recorder_for
 from panpin.panos.timing import RetryPolicy
 
 log = logging.getLogger("panpin.panos.xmlapi")
@@ -63,6 +64,9 @@ class Connection:
     # One request in all, headers and body (the read timeout is per socket read).
     request_deadline: float = 300.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # ``--record DIR``: every request and answer, scrubbed, written there (panpin.panos.record).
+    record_dir: str | None = None
+    record_scrub_hosts: bool = False
 
     def __repr__(self) -> str:
         key = "***" if self.api_key else None
@@ -205,6 +209,15 @@ _TRANSIENT = (
 )
 
 
+@dataclass
+class _Pending:
+    """A recorded request whose answer is still being read."""
+
+    number: int
+    chunks: list[bytes] = field(default_factory=list)
+    complete: bool = False
+
+
 class NotSent(errors.ConnectError):
     """The connection failed before the request could reach the device."""
 
@@ -326,6 +339,14 @@ class XmlApi:
         # Set by a run (Session.run): no new request after it, except the clean-up and the
         # following of a commit job (persisting()), which must never be cut short.
         self.run_deadline: float | None = None
+        self.recorder: Recorder | None = None
+        if conn.record_dir:
+            self.recorder = recorder_for(conn.record_dir, scrub_hosts=conn.record_scrub_hosts)
+            self.recorder.forget(conn.api_key)
+        # The recording of each open response: its number and the chunks read so far.
+        self._recording: weakref.WeakKeyDictionary[requests.Response, _Pending] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def close(self) -> None:
         self._session.close()
@@ -357,6 +378,7 @@ class XmlApi:
         log.debug("POST %s %s", self.conn.url, what)
         self._check_run_deadline(what)
         headers = self._headers(with_key)
+        number = self.recorder.request("POST", "/api/", params) if self.recorder else None
         watchdog = _Watchdog(self.conn.request_deadline)
         with warnings.catch_warnings():
             # Our own warning for --insecure is printed once per client; urllib3's per-request
@@ -366,8 +388,12 @@ class XmlApi:
             try:
                 response = self._post(params, headers, read_timeout, what)
                 self._watchdogs[response] = watchdog
-            except BaseException:
+                if number is not None:
+                    self._recording[response] = _Pending(number)
+            except BaseException as exc:
                 watchdog.stop()
+                if number is not None and self.recorder is not None:
+                    self.recorder.failure(number, self._too_slow(what) if watchdog.fired else exc)
                 if watchdog.fired:
                     raise self._too_slow(what) from None
                 raise
@@ -402,6 +428,15 @@ class XmlApi:
         if watchdog is not None:
             watchdog.stop()
         response.close()
+        pending = self._recording.pop(response, None)
+        if pending is not None and self.recorder is not None:
+            self.recorder.response(
+                pending.number,
+                response.status_code,
+                response.headers.get("Content-Type", ""),
+                b"".join(pending.chunks),
+                complete=pending.complete,
+            )
 
     def _post(
         self, params: Mapping[str, str], headers: dict[str, str], read_timeout: float, what: str
@@ -434,7 +469,7 @@ class XmlApi:
         except requests.exceptions.RequestException as exc:
             raise errors.TransportError(f"{self.conn.host}: {what}: {_root_cause(exc)}") from None
 
-    def _chunks(self, response: requests.Response) -> Iterator[bytes]:
+    def _chunks(self, response: requests.Response) -> Generator[bytes, None, None]:
         """The body as chunks; a connection lost mid-body is a (transient) ConnectError.
 
         Never more than ``max_response_bytes`` in all, streamed or not: an endless answer would
@@ -443,12 +478,18 @@ class XmlApi:
         """
         limit = self.conn.max_response_bytes
         size = 0
+        # Tee for --record: what the caller reads is what is recorded, streamed or not.
+        pending = self._recording.get(response)
         try:
             for chunk in response.iter_content(_CHUNK):
                 size += len(chunk)
                 if size > limit:
                     raise errors.ResponseError(f"response exceeds the {limit}-byte limit; refused")
+                if pending is not None:
+                    pending.chunks.append(chunk)
                 yield chunk
+            if pending is not None:
+                pending.complete = True
             watchdog = self._watchdogs.get(response)
             if watchdog is not None and watchdog.fired:
                 # The cut connection can also look like an ordinary (short) end of the body.
@@ -591,7 +632,12 @@ class XmlApi:
                 try:
                     if response.status_code != 200:
                         self._interpret(self._read_body(response), response.status_code)
-                    return consume(self._chunks(response))
+                    chunks = self._chunks(response)
+                    try:
+                        return consume(chunks)
+                    finally:
+                        # Now, not when collected: the recording is written on close.
+                        chunks.close()
                 finally:
                     self._close(response)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover

@@ -17,6 +17,7 @@ from types import FrameType
 
 import click
 
+from panpin.simulator.replay import Replay
 from panpin.simulator.scenario import ScenarioError, load_scenario
 from panpin.simulator.sim import Simulator
 
@@ -72,6 +73,14 @@ def simulator() -> None:
     help="Write the /_sim/ control token to this file (mode 0600).",
 )
 @click.option(
+    "--replay",
+    "replay_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Answer from a recording (panpin --record DIR) in order instead of a scenario; "
+    "exit 1 if a request differed or a recorded one was never asked.",
+)
+@click.option(
     "-v",
     "--verbose",
     is_flag=True,
@@ -83,10 +92,14 @@ def serve(
     panorama: bool | None,
     workdir: Path | None,
     control_token_file: Path | None,
+    replay_dir: Path | None,
     verbose: bool,
 ) -> None:
     """Serve the simulator until interrupted."""
     _log_to_stderr(verbose)
+    if replay_dir is not None:
+        _serve_replay(replay_dir, port, workdir)
+        return
     try:
         scenario = load_scenario(scenario_name)
     except ScenarioError as exc:
@@ -123,3 +136,40 @@ def serve(
     finally:
         sim.stop()
         logging.getLogger("panpin.simulator").info("simulator stopped")
+
+
+def _serve_replay(directory: Path, port: int, workdir: Path | None) -> None:
+    try:
+        replay = Replay(directory, port=port, workdir=workdir)
+    except (ValueError, OSError) as exc:
+        raise click.UsageError(f"--replay: {exc}") from exc
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        replay.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
+    try:
+        line = {
+            "url": replay.url,
+            "host": replay.host,
+            "ca_file": str(replay.ca_file),
+            "fingerprint": replay.fingerprint,
+            "mode": "replay",
+            "recorded": len(replay.pairs),
+        }
+        click.echo(json.dumps(line))
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        replay.stop()
+    click.echo(replay.summary(), err=True)
+    if not replay.ok:
+        # The exit status is the verdict, for a pipeline that replays a recording as a test.
+        raise click.exceptions.Exit(1)
