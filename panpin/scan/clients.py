@@ -19,6 +19,7 @@ Pure: no I/O, no import from the log reader, so the aggregator and tests can cal
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -58,6 +59,8 @@ class ClientCounting:
 
 
 DEFAULT_CLIENT_COUNTING: Final = ClientCounting()
+# A dotted quad whose octets have no leading zero (ipaddress refuses those, and so does this).
+_PLAIN_IPV4: Final = re.compile(r"^(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}$")
 
 
 def user_key(user: str | None) -> str | None:
@@ -79,6 +82,12 @@ def address_key(src: str | None, counting: ClientCounting = DEFAULT_CLIENT_COUNT
     if src is None:
         return None
     text = src.strip()
+    if counting.ipv4_prefix == 32 and _PLAIN_IPV4.match(text):
+        # The common case, without ipaddress (which costs more than the rest of an entry):
+        # a dotted quad of 0-255 without leading zeros is its own /32.
+        if all(int(octet) <= 255 for octet in text.split(".")):
+            return f"addr:{text}/32"
+        return None
     # A zone index (fe80::1%eth0) names the interface, not the machine.
     text = text.split("%", 1)[0]
     try:
