@@ -346,25 +346,21 @@ class Session:
 
     def _run(self, policy: Policy, *, since: str | None, dry_run: bool) -> RunResult:
         name = self.device.name
-        try:
-            plan = self._plan(policy, since=since, until=None, incremental=True)
-            if not plan.has_changes:
-                if not dry_run:
-                    # The list just read may show that an interrupted run's change did land.
-                    settle_interrupted(self.journal(), name, list(plan.base), pending_ours=None)
-                    # And a change whose push failed on some firewall is pushed again.
-                    with self.locked():
-                        applier = Applier(
-                            self.api, self.device, self.info(), self.journal(), self.say
-                        )
-                        applier.repush_failed()
-                return RunResult(name, ChangeResult.NOTHING_TO_DO, plan=plan)
-            if dry_run:
-                return RunResult(name, "pending", errors.EXIT_PENDING, plan=plan)
-            outcome = self.apply(plan)
-            return RunResult(name, outcome.result, plan=plan, outcome=outcome)
-        except errors.PanpinError as exc:
-            return RunResult(name, "error", exc.exit_code, error=str(exc))
+        plan = self._plan(policy, since=since, until=None, incremental=True)
+        if not plan.has_changes:
+            if not dry_run:
+                # The list just read may show that an interrupted run's change did land.
+                settle_interrupted(self.journal(), name, list(plan.base), pending_ours=None)
+                # And a change whose push failed on some firewall is pushed again (run()
+                # holds the run lock).
+                Applier(
+                    self.api, self.device, self.info(), self.journal(), self.say
+                ).repush_failed()
+            return RunResult(name, ChangeResult.NOTHING_TO_DO, plan=plan)
+        if dry_run:
+            return RunResult(name, "pending", errors.EXIT_PENDING, plan=plan)
+        outcome = self.apply(plan)
+        return RunResult(name, outcome.result, plan=plan, outcome=outcome)
 
 
 def run_fleet(

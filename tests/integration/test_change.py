@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import sim_args
 from conftest import RunCli
 
 from panpin.change.plan import list_fingerprint
@@ -60,18 +61,7 @@ def device(sim: Simulator, location: str = "shared") -> DeviceSettings:
 
 
 def cli_args(sim: Simulator, tmp_path: Path, location: str = "shared") -> list[str]:
-    return [
-        "--host",
-        sim.host,
-        "--ca-file",
-        str(sim.ca_file),
-        "--admin",
-        sim.admin,
-        "--state",
-        str(tmp_path / "state.db"),
-        "--location",
-        location,
-    ]
+    return sim_args(sim, tmp_path, location)
 
 
 def env(sim: Simulator) -> dict[str, str]:

@@ -63,9 +63,9 @@ def run_example(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def running_names(sim: Simulator) -> set[str]:
-    # exclusions() neither locks nor writes state: any path will do.
-    with session_for(sim, Path("/nonexistent/probe.db")) as s:
+def running_names(sim: Simulator, tmp_path: Path) -> set[str]:
+    # exclusions() neither locks nor writes state: the path is never opened.
+    with session_for(sim, tmp_path / "probe.db") as s:
         return {e.name for e in s.exclusions()}
 
 
@@ -86,20 +86,20 @@ def test_the_documented_example_plans_then_applies(sim_factory: object, tmp_path
     sim = sim_factory("demo")
     assert isinstance(sim, Simulator)
     work = workdir_for(sim, tmp_path)
-    before = running_names(sim)
+    before = running_names(sim, tmp_path)
 
     dry = run_example(work)
     assert dry.returncode == 0, dry.stderr
     assert "pa-branch-01: PA-440" in dry.stdout
     assert "would add *.vendor.example" in dry.stdout
     assert "would remove *.oldvendor.example" in dry.stdout
-    assert running_names(sim) == before  # plan reads only
+    assert running_names(sim, tmp_path) == before  # plan reads only
 
     applied = run_example(work, "--apply")
     assert applied.returncode == 0, applied.stderr
     assert re.search(r"c-\d{8}-\d{4}-[0-9a-f]{4}: committed", applied.stdout)
     assert "verified: the running list holds the planned state" in applied.stdout
-    after = running_names(sim)
+    after = running_names(sim, tmp_path)
     assert "*.vendor.example" in after and "*.oldvendor.example" not in after
     assert sim.api_key not in applied.stdout + applied.stderr
 

@@ -7,23 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cli_support import DEMO_POLICY, sim_args
 from conftest import RunCli
 
-DEMO_POLICY = str(Path(__file__).resolve().parents[2] / "panpin" / "data" / "demo-policy.yaml")
 SimFactory = Callable[..., Any]
 
 
 def base(sim: Any, tmp_path: Path) -> list[str]:
-    return [
-        "--host",
-        sim.host,
-        "--ca-file",
-        str(sim.ca_file),
-        "--admin",
-        sim.admin,
-        "--state",
-        str(tmp_path / "state.db"),
-    ]
+    return sim_args(sim, tmp_path)
 
 
 def writes(sim: Any) -> list[Any]:
