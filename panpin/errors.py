@@ -107,6 +107,13 @@ class ResponseError(DeviceError):
     """The response body could not be accepted: not XML, hostile XML, or too large."""
 
 
+class UnknownLogFormat(DeviceError):
+    """A log page whose entries carry none of the fields panpin reads: a format it does not know.
+
+    An error, never "nothing found": a renamed field would otherwise hide every pinning host.
+    """
+
+
 class ApiError(DeviceError):
     """PAN-OS answered ``status="error"``; ``code`` is the PAN-OS code when it sent one."""
 

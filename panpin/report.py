@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from panpin import __version__
 from panpin.change.plan import Plan
-from panpin.decide.engine import Decision
+from panpin.decide.engine import Decision, entry_reach
 
 if TYPE_CHECKING:
     from panpin.capture import HostConfirmation
@@ -45,6 +45,7 @@ ACTION_COLORS: Final[dict[str, str]] = {
     "cut": "#8c6d1f",
     "covered": "#4d9221",
     "insufficient-evidence": "#8a8a8a",
+    "not-pinning": "#8a8a8a",
     "rejected": "#8a8a8a",
 }
 _OTHER_COLOR: Final = "#8a8a8a"
@@ -74,6 +75,7 @@ th { background: var(--soft); font-size: 12px; text-transform: uppercase; letter
   color: var(--muted); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .empty { color: var(--muted); font-style: italic; }
+.reach { color: var(--muted); font-size: 12px; max-width: 26em; }
 .badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px;
   font-weight: 600; border: 1px solid transparent; white-space: nowrap; }
 .a-allow { background: #e3eef8; color: #1f6fb2; }
@@ -183,7 +185,7 @@ def _count_of(value: object) -> int:
 def _action_class(action: str) -> str:
     return (
         f"a-{action}"
-        if action in ACTION_COLORS and action != "insufficient-evidence"
+        if action in ACTION_COLORS and action not in ("insufficient-evidence", "not-pinning")
         else "a-other"
     )
 
@@ -321,7 +323,8 @@ def _changes(plan: Plan, decisions: Sequence[Decision]) -> str:
             reasons = "<br>".join(_e(m.reason) for m in members[:3]) or "-"
             rows.append(
                 [
-                    f'<span class="mono">{_e(entry.name)}</span>',
+                    f'<span class="mono">{_e(entry.name)}</span>'
+                    f'<div class="reach">reach: {_e(entry_reach(entry.name))}</div>',
                     hosts,
                     _e(rule or "-"),
                     _e(expires),

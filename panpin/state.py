@@ -80,6 +80,15 @@ SCAN_MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX IF NOT EXISTS runs_by_device ON runs (device, started)",
     ),
+    # 2: evidence per cause (panpin.scan.causes). Rows written before counted every alert as
+    # pinning (GlobalProtect, server alerts, untrusted servers...), so they cannot be trusted:
+    # they and the watermarks go, and the next incremental scan reads the whole window again.
+    (
+        "ALTER TABLE evidence_daily ADD COLUMN causes TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE evidence_daily ADD COLUMN issuer_urls TEXT NOT NULL DEFAULT '[]'",
+        "DELETE FROM evidence_daily",
+        "DELETE FROM watermarks",
+    ),
 )
 
 JOURNAL_COMPONENT = "journal"
@@ -376,8 +385,9 @@ class StateDB:
                     merged = merge_candidates([_candidate(row), cand])[0]
                 conn.execute(
                     "INSERT OR REPLACE INTO evidence_daily (device, location, day, host, hits, "
-                    "clients, errors, apps, devices, users, rules, samples, first_seen, last_seen) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "clients, errors, apps, devices, users, rules, samples, first_seen, last_seen, "
+                    "causes, issuer_urls) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         device,
                         location,
@@ -393,6 +403,8 @@ class StateDB:
                         json.dumps(list(merged.sample_log_ids)),
                         merged.first_seen,
                         merged.last_seen,
+                        json.dumps(merged.causes, sort_keys=True),
+                        json.dumps(list(merged.issuer_urls)),
                     ),
                 )
                 touched += 1
@@ -547,6 +559,8 @@ _EVIDENCE_COLUMNS = (
     "samples",
     "first_seen",
     "last_seen",
+    "causes",
+    "issuer_urls",
 )
 
 
@@ -576,6 +590,8 @@ def _candidate(row: Sequence[Any]) -> Candidate:
         users=tuple(json.loads(r["users"])),
         rules=tuple(json.loads(r["rules"])),
         sample_log_ids=tuple(json.loads(r["samples"])),
+        causes={str(k): int(v) for k, v in json.loads(r["causes"]).items()},
+        issuer_urls=tuple(json.loads(r["issuer_urls"])),
     )
 
 

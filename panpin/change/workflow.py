@@ -24,7 +24,7 @@ from panpin.panos.device import DeviceInfo, system_info
 from panpin.panos.exclusions import ExclusionEntry, read_list
 from panpin.panos.marker import new_change_id
 from panpin.panos.xmlapi import XmlApi
-from panpin.scan.evidence import Candidate, candidate_dict
+from panpin.scan.evidence import Candidate, candidate_dict, not_pinning_dict, split_pinning
 from panpin.settings import DeviceSettings
 
 
@@ -259,12 +259,17 @@ def scan_for_plan(
         info=info,
         covering_names=[e.name for e in current if e.exclude],
     )
-    candidates = list(result.candidates)
+    pinning, others = result.candidates, result.not_pinning
     window_start = None
     if state is not None:
         # Thresholds count over the policy's window across runs, not just this run's new logs.
         window_start = format_time(device_clock(api) - window.delta)
-        candidates = state.evidence_window(info.serial, window_start, location=str(device.location))
+        pinning, others = split_pinning(
+            state.evidence_window(info.serial, window_start, location=str(device.location))
+        )
+    # decide sees every host: those without pinning evidence get a not-pinning decision that says
+    # why, so a reviewer of the plan sees them too.
+    candidates = [*pinning, *others]
     doc: dict[str, Any] = {
         "query": result.query,
         "logs_read": result.logs_read,
@@ -272,7 +277,10 @@ def scan_for_plan(
         "until": until,
         "incremental": incremental,
         "window_start": window_start,
-        "candidates": [candidate_dict(c) for c in candidates],
+        "candidates": [candidate_dict(c) for c in pinning],
         "rejected": [{"value": r.value, "reason": r.reason} for r in result.rejected],
+        "not_pinning": [not_pinning_dict(c) for c in others],
+        "scope": result.scope,
+        "out_of_scope": result.out_of_scope,
     }
     return candidates, doc

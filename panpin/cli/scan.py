@@ -28,11 +28,13 @@ TABLE_COLUMNS = (
     "devices",
     "covered_by",
 )
+# The CSV keeps the table's columns first (scripts read them by position) and adds the causes.
+CSV_COLUMNS = (*TABLE_COLUMNS, "causes", "remedy", "issuer_urls")
 
 
 def result_dict(result: ScanResult) -> dict[str, Any]:
     """The one JSON object ``scan --format json`` prints (required keys first, extras after)."""
-    from panpin.scan.evidence import candidate_dict
+    from panpin.scan.evidence import candidate_dict, not_pinning_dict
 
     return {
         "query": result.query,
@@ -44,6 +46,10 @@ def result_dict(result: ScanResult) -> dict[str, Any]:
         "truncated": result.truncated,
         "since": result.since,
         "until": result.until,
+        # Extras, after the required keys.
+        "not_pinning": [not_pinning_dict(c) for c in result.not_pinning],
+        "scope": result.scope,
+        "out_of_scope": result.out_of_scope,
     }
 
 
@@ -53,15 +59,37 @@ def render_result(result: ScanResult, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(result_dict(result), indent=2) + "\n"
     rows = [candidate_dict(c) for c in result.candidates]
+    if fmt == "csv":
+        for row in rows:
+            row["causes"] = ";".join(f"{k}={v}" for k, v in row["causes"].items())
+            row["issuer_urls"] = " ".join(row["issuer_urls"])
+        return render_rows(rows, CSV_COLUMNS, fmt)
     return render_rows(rows, TABLE_COLUMNS, fmt)
 
 
 def _summary(result: ScanResult, quiet: bool) -> None:
+    from panpin.scan.evidence import not_pinning_dict
+
     message(
-        f"panpin: read {result.logs_read} log entries; {len(result.candidates)} candidate "
-        f"host(s); {len(result.rejected)} rejected value(s)",
+        f"panpin: read {result.logs_read} log entries ({result.scope}); "
+        f"{len(result.candidates)} candidate host(s); {len(result.not_pinning)} host(s) whose "
+        f"failures are not pinning; {len(result.rejected)} rejected value(s)",
         quiet=quiet,
     )
+    if result.out_of_scope:
+        message(
+            f"panpin: {result.out_of_scope} entries were outside {result.scope} (not counted)",
+            quiet=quiet,
+        )
+    for c in result.not_pinning[:10]:
+        row = not_pinning_dict(c)
+        message(
+            f"panpin: not pinning: {row['host']} ({row['cause']}, {row['entries']} entries): "
+            f"{row['remedy']}",
+            quiet=quiet,
+        )
+    if len(result.not_pinning) > 10:
+        message(f"panpin: ... and {len(result.not_pinning) - 10} more not pinning", quiet=quiet)
     for r in result.rejected[:10]:
         message(f"panpin: rejected {r.value!r} ({r.reason}) x{r.count}", quiet=quiet)
     if len(result.rejected) > 10:
@@ -123,6 +151,7 @@ def _scan_csv(
         logs_read=stats.read,
         candidates=aggregator.candidates(),
         rejected=aggregator.rejected(),
+        not_pinning=aggregator.not_pinning(),
         truncated=stats.truncated,
         since=start,
         until=end,

@@ -11,11 +11,16 @@ Each host gets exactly one decision; the first step that applies wins:
    existing entry already excludes it (the reason says so).
 3. ``covered``: a live entry (exact or wildcard, ``exclude: yes``) already matches: nothing to do.
 4. ``review``: a live entry matching the host is disabled (``exclude: no``); someone chose that.
-5. ``insufficient-evidence``: below ``min_hits``/``min_clients``. Only strong-signal hits count,
+5. the causes of the host's entries (:mod:`panpin.scan.causes`): a wildcard certificate CN
+   logged without SNI is ``review`` (the server's name is unknown; never a wildcard add); any
+   ``untrusted-server`` or ``incomplete-chain`` entry makes the host ``review`` (the firewall
+   could not verify the server: the client's refusal is the protection working); a host with no
+   ``pinning`` entry is ``not-pinning``, with its causes and remedy. No rule overrides this.
+6. ``insufficient-evidence``: below ``min_hits``/``min_clients``. Only strong-signal hits count,
    plus weak-signal hits when the host has at least one strong hit; other alerts never count.
    Clients are counted by the policy's ``thresholds.clients`` (user, else address folded to its
    network: :mod:`panpin.scan.clients`), so one machine's many addresses are one client.
-6. the action of the first matching rule, else ``defaults.action``: ``review`` or ``allow``.
+7. the action of the first matching rule, else ``defaults.action``: ``review`` or ``allow``.
    An ``allow`` whose ``exclude_as`` does not cover the host, or whose fixed expiry date has passed,
    becomes ``review``: never a silent add. So does an ``allow`` by a rule with
    ``require_confirmation: true`` unless ``confirmations`` (from a packet capture, see
@@ -50,18 +55,23 @@ from panpin.hosts import (
     normalize_host,
     patterns_overlap,
     public_suffix_reach,
+    validate_exclusion_name,
     wildcard_matches,
 )
 from panpin.panos.exclusions import ExclusionEntry
 from panpin.panos.marker import CHANGE_ID_RE, Marker
+from panpin.scan.causes import REMEDIES, TRUST_CAUSES, Cause, describe_causes, main_cause
 from panpin.scan.clients import DEFAULT_CLIENT_COUNTING, ClientCounting, fold_client
 from panpin.scan.evidence import Candidate
+
+PINNING: Final = Cause.PINNING.value
 
 DecisionAction = Literal[
     "allow",
     "block",
     "review",
     "insufficient-evidence",
+    "not-pinning",
     "covered",
     "rejected",
     "remove",
@@ -74,6 +84,7 @@ DECISION_ACTIONS: Final[tuple[DecisionAction, ...]] = (
     "block",
     "review",
     "insufficient-evidence",
+    "not-pinning",
     "covered",
     "rejected",
     "remove",
@@ -175,12 +186,29 @@ class DecisionSet:
             "counts": self.counts(),
             "decisions": [d.to_dict() for d in self.decisions],
             "adds": [
-                {**_entry_dict(e), "hosts": sorted(hosts_by_entry.get(e.name, []))}
+                {
+                    **_entry_dict(e),
+                    "hosts": sorted(hosts_by_entry.get(e.name, [])),
+                    "reach": entry_reach(e.name),
+                }
                 for e in self.adds
             ],
             "removes": [_entry_dict(e) for e in self.removes],
             "cut": [c.to_dict() for c in self.cut],
         }
+
+
+def entry_reach(name: str) -> str:
+    """What an entry really exempts, for the people who review it.
+
+    The device matches an entry against the SNI the client asked for or the CN of the server's
+    certificate, and its docs say sessions whose server CN *contains* the entry's name are
+    excluded: the reach can be wider than the name reads.
+    """
+    return (
+        f"sessions whose SNI matches {name!r}, or whose server certificate CN matches or "
+        f"contains it"
+    )
 
 
 def _entry_dict(entry: ExclusionEntry) -> dict[str, object]:
@@ -206,8 +234,17 @@ class _Evidence:
     errors: dict[str, int] = field(default_factory=dict)
     clients: set[str] = field(default_factory=set)
     apps: set[str] = field(default_factory=set)
+    causes: dict[str, int] = field(default_factory=dict)
+    issuer_urls: list[str] = field(default_factory=list)
 
     def add(self, candidate: Candidate, counting: ClientCounting = DEFAULT_CLIENT_COUNTING) -> None:
+        # A candidate built without causes (a library caller's own) holds pinning hits only.
+        causes = candidate.causes or ({PINNING: candidate.hits} if candidate.hits > 0 else {})
+        for cause, count in causes.items():
+            self.causes[cause] = self.causes.get(cause, 0) + max(count, 0)
+        for url in candidate.issuer_urls:
+            if url not in self.issuer_urls:
+                self.issuer_urls.append(url)
         for alert, count in candidate.errors.items():
             self.errors[alert] = self.errors.get(alert, 0) + max(count, 0)
         # Counted by the policy's rule whatever the scan handed over (client keys, or bare
@@ -317,15 +354,34 @@ def decide(
     decisions: list[Decision] = []
     evidence: dict[str, _Evidence] = {}
     rejected: dict[str, str] = {}
+    unnamed: dict[str, _Evidence] = {}
     for candidate in candidates:
         try:
             host = normalize_host(candidate.host)
         except InvalidHost as exc:
+            wild = _unnamed_wildcard(candidate.host)
+            if wild is not None:
+                # A wildcard certificate CN logged without SNI (panpin.scan.evidence).
+                unnamed.setdefault(wild, _Evidence(wild)).add(candidate, policy.thresholds.clients)
+                continue
             rejected[candidate.host] = exc.reason
             continue
         evidence.setdefault(host, _Evidence(host)).add(candidate, policy.thresholds.clients)
     for value, reason in rejected.items():
         decisions.append(Decision(value, "rejected", None, f"not a valid host name: {reason}"))
+    for name, ev in sorted(unnamed.items()):
+        decisions.append(
+            Decision(
+                name,
+                "review",
+                None,
+                f"no SNI: the server's name is unknown (the certificate's CN is the wildcard "
+                f"{name!r}; {describe_causes(ev.causes)}); panpin never adds a wildcard from "
+                "a log; find the name the clients ask for (a capture) and decide that host",
+                counted_hits=ev.causes.get(PINNING, 0),
+                clients=len(ev.clients),
+            )
+        )
 
     allowed: list[_Allowed] = []
     blocked: dict[str, str] = {}  # host -> what blocks it ("rule 'x'", "the never_allow list")
@@ -460,7 +516,7 @@ def _judge(
     """Steps 2-6 of the module docstring for one host: a final decision, or an allow to group."""
     host = ev.host
     # A block rule decides wherever it stands in the rulebase (Policy.deciding_rule).
-    rule = policy.deciding_rule(host, sorted(ev.apps), ev.errors)
+    rule = policy.deciding_rule(host, sorted(ev.apps), ev.errors, ev.causes)
     count = _count(ev.errors, policy.signals)
     clients = len(ev.clients)
     # Outcomes decided by something other than the rule (an entry, the thresholds) name no rule
@@ -503,10 +559,17 @@ def _judge(
             f"disabled (exclude: no); panpin does not override that choice{would}",
             by_rule=False,
         )
+    by_cause = _cause_outcome(ev)
+    if by_cause is not None:
+        action, reason = by_cause
+        return decision(action, reason + would, by_rule=False)
     shortfall = _shortfall(count, clients, policy)
     if shortfall is not None:
         return decision("insufficient-evidence", shortfall + would, by_rule=False)
     evidence_text = f"{_plural(count.counted, 'counted hit')} from {_plural(clients, 'client')}"
+    others = {c: n for c, n in ev.causes.items() if c != PINNING and n > 0}
+    if others:
+        evidence_text += f" (not counted: {describe_causes(others)})"
     action = rule.action if rule is not None else policy.defaults.action
     origin = f"rule {rule.name!r}" if rule is not None else "no rule matched; defaults.action"
     if action == "review":
@@ -587,6 +650,37 @@ def _conflict(name: str, blocked: Mapping[str, str], view: _View) -> str | None:
         return (
             f"but entry {name!r} overlaps entry {off.name!r} (owned by {off.owner}), "
             "which is disabled (exclude: no)"
+        )
+    return None
+
+
+def _unnamed_wildcard(host: str) -> str | None:
+    if not is_wildcard(host):
+        return None
+    try:
+        return validate_exclusion_name(host)
+    except InvalidHost:
+        return None
+
+
+def _cause_outcome(ev: _Evidence) -> tuple[DecisionAction, str] | None:
+    """Step 5 of the module docstring: what the causes of the host's entries settle, if anything."""
+    trust = {c: n for c, n in ev.causes.items() if c in TRUST_CAUSES and n > 0}
+    if trust:
+        worst = main_cause(trust)
+        reason = (
+            f"the firewall could not verify this server ({describe_causes(trust)} "
+            f"{'entry' if sum(trust.values()) == 1 else 'entries'}): the client refused the "
+            f"forward-untrust certificate, as intended; never allowed; "
+            f"{REMEDIES[worst]}"
+        )
+        if ev.issuer_urls:
+            reason += f" (CA Issuer URL from the server's certificate: {ev.issuer_urls[0]})"
+        return "review", reason
+    if ev.causes.get(PINNING, 0) <= 0:
+        cause = main_cause(ev.causes)
+        return "not-pinning", (
+            f"no pinning evidence ({describe_causes(ev.causes)}); {REMEDIES[cause]}"
         )
     return None
 

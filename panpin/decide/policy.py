@@ -39,6 +39,7 @@ from panpin.hosts import (
     wildcard_matches,
 )
 from panpin.panos.marker import is_marker_token
+from panpin.scan.causes import CAUSE_VALUES
 from panpin.scan.clients import (
     CLIENTS_BY,
     DEFAULT_CLIENT_COUNTING,
@@ -56,6 +57,7 @@ ACTIONS: Final[tuple[Action, ...]] = ("allow", "block", "review")
 _RULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ALERT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_CAUSE_RE = re.compile(r"^[a-z][a-z-]{0,31}$")
 # Windows are read from logs, so hours make sense; an expiry lands on a calendar date, so it does not.
 _WINDOW_RE = re.compile(r"^([1-9][0-9]{0,4})([hdw])$")
 _EXPIRES_RE = re.compile(r"^([1-9][0-9]{0,4})([dw])$")
@@ -178,9 +180,18 @@ class Match:
     regex: HostRegex | None = None
     apps: tuple[str, ...] = ()
     signals: tuple[str, ...] = ()
+    # Causes (panpin.scan.causes) of which the host's evidence must hold at least one entry.
+    causes: tuple[str, ...] = ()
 
-    def matches(self, host: str, apps: Iterable[str], alerts: Mapping[str, int]) -> bool:
-        """True when the normalised ``host`` with these ``apps`` and alert counts meets every key."""
+    def matches(
+        self,
+        host: str,
+        apps: Iterable[str],
+        alerts: Mapping[str, int],
+        causes: Mapping[str, int] | None = None,
+    ) -> bool:
+        """True when the normalised ``host`` with these ``apps``, alert counts and cause counts
+        meets every key."""
         if self.host is not None and not wildcard_matches(self.host, host):
             return False
         if self.domain is not None and not in_domain(host, self.domain):
@@ -188,6 +199,8 @@ class Match:
         if self.regex is not None and self.regex.fullmatch(host) is None:
             return False
         if self.apps and not {a.lower() for a in apps} & set(self.apps):
+            return False
+        if self.causes and not any((causes or {}).get(c, 0) > 0 for c in self.causes):
             return False
         return not self.signals or any(alerts.get(s, 0) > 0 for s in self.signals)
 
@@ -203,6 +216,8 @@ class Match:
             parts.append("apps=" + ",".join(self.apps))
         if self.signals:
             parts.append("signals=" + ",".join(self.signals))
+        if self.causes:
+            parts.append("causes=" + ",".join(self.causes))
         return " ".join(parts)
 
 
@@ -239,18 +254,26 @@ class Policy:
     never_allow: tuple[str, ...] = ()
 
     def first_match(
-        self, host: str, apps: Iterable[str] = (), alerts: Mapping[str, int] | None = None
+        self,
+        host: str,
+        apps: Iterable[str] = (),
+        alerts: Mapping[str, int] | None = None,
+        causes: Mapping[str, int] | None = None,
     ) -> Rule | None:
         """The first rule whose match holds, like a security rulebase; ``None`` means defaults."""
         app_list = tuple(apps)
         alert_counts = alerts or {}
         for rule in self.rules:
-            if rule.match.matches(host, app_list, alert_counts):
+            if rule.match.matches(host, app_list, alert_counts, causes):
                 return rule
         return None
 
     def deciding_rule(
-        self, host: str, apps: Iterable[str] = (), alerts: Mapping[str, int] | None = None
+        self,
+        host: str,
+        apps: Iterable[str] = (),
+        alerts: Mapping[str, int] | None = None,
+        causes: Mapping[str, int] | None = None,
     ) -> Rule | None:
         """The rule that decides ``host``: the first matching ``block`` rule wherever it stands,
         else the first matching rule. A block always wins: an allow written above it by mistake
@@ -258,9 +281,9 @@ class Policy:
         app_list = tuple(apps)
         alert_counts = alerts or {}
         for rule in self.rules:
-            if rule.action == "block" and rule.match.matches(host, app_list, alert_counts):
+            if rule.action == "block" and rule.match.matches(host, app_list, alert_counts, causes):
                 return rule
-        return self.first_match(host, app_list, alert_counts)
+        return self.first_match(host, app_list, alert_counts, causes)
 
     def never_allowed(self, host: str) -> str | None:
         """The ``never_allow`` domain ``host`` is in, else None."""
@@ -920,7 +943,7 @@ class _Reader:
         return rule, section["name"], section.get("exclude_as")
 
     def match(self, node: yaml.Node, path: str) -> Match | None:
-        keys = ("host", "domain", "regex", "apps", "signals")
+        keys = ("host", "domain", "regex", "apps", "signals", "causes")
         section = self.mapping(node, path, allowed=keys)
         if section is None:
             return None
@@ -955,9 +978,26 @@ class _Reader:
             )
             ok = ok and signal_items is not None
             signals = tuple(name for name, _ in signal_items or ())
+        causes: tuple[str, ...] = ()
+        if "causes" in section:
+            cause_items = self.string_list(
+                section["causes"], f"{path}.causes", pattern=_CAUSE_RE, what="cause"
+            )
+            ok = ok and cause_items is not None
+            for i, (name, item) in enumerate(cause_items or ()):
+                if name not in CAUSE_VALUES:
+                    self.problem(
+                        item,
+                        f"{path}.causes[{i}]",
+                        f"unknown cause {name!r}; expected one of {', '.join(CAUSE_VALUES)}",
+                    )
+                    ok = False
+            causes = tuple(name for name, _ in cause_items or ())
         if not ok:
             return None
-        return Match(host=host, domain=domain, regex=regex, apps=apps, signals=signals)
+        return Match(
+            host=host, domain=domain, regex=regex, apps=apps, signals=signals, causes=causes
+        )
 
     def _name_is_narrow(self, node: yaml.Node, path: str, name: str) -> bool:
         """An entry name (``exclude_as``, an allow ``host:``) that reaches no stranger's site."""

@@ -35,6 +35,14 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "error": ("Error", "error"),
     "err_index": ("Error Index", "err_index"),
     "device_name": ("Device Name", "device_name"),
+    # What tells pinning from other failures (panpin.scan.causes): an export without these
+    # columns gives entries of cause "unknown", shown but never counted as pinning.
+    "proxy_type": ("Proxy Type", "proxy_type"),
+    "root_status": ("Root Status", "root_status"),
+    "chain_status": ("Chain Status", "chain_status"),
+    "sni_len": ("SNI Length", "sni_len"),
+    "cn_len": ("Common Name Length", "cn_len"),
+    "vsys": ("Virtual System", "vsys"),
 }
 
 

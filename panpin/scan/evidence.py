@@ -8,13 +8,23 @@ distinct clients, never with the number of entries read. Pure: no I/O.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from panpin.errors import InvalidHost
-from panpin.hosts import covering_entry, host_of_entry, normalize_host
+from panpin.hosts import covering_entry, host_of_entry, normalize_host, validate_exclusion_name
+from panpin.scan.causes import (
+    DEFAULT_PINNING_ALERTS,
+    MAX_ISSUER_URLS,
+    REMEDIES,
+    TRUST_CAUSES,
+    Cause,
+    Reading,
+    classify,
+    is_truncated,
+    main_cause,
+)
 from panpin.scan.clients import ClientKeys
 
 
@@ -22,10 +32,15 @@ from panpin.scan.clients import ClientKeys
 class Candidate:
     """Evidence that clients of ``host`` rejected the firewall's impersonation certificate.
 
-    ``errors`` counts log entries per TLS alert name parsed from the ``error`` field (e.g.
-    ``{"UnknownCA": 12, "BadCertificate": 1}``); ``first_seen``/``last_seen`` are device-local
-    ``YYYY/MM/DD HH:MM:SS`` strings as PAN-OS writes them; ``covered_by`` names an existing
-    exclusion entry that already matches the host.
+    ``hits``, ``errors`` (entries per TLS alert name, e.g. ``{"UnknownCA": 12}``), ``clients``
+    and ``users`` count the host's ``pinning`` entries only (panpin.scan.causes); ``causes``
+    counts every entry of the host by its cause, pinning included, and ``issuer_urls`` holds the
+    CA Issuer URLs the error texts named. A host with no pinning entry is not a candidate: scan
+    reports it under ``not_pinning``. ``first_seen``/``last_seen`` are device-local
+    ``YYYY/MM/DD HH:MM:SS`` strings as PAN-OS writes them, over all the host's entries;
+    ``covered_by`` names an existing exclusion entry that already matches the host. A host that
+    starts with ``*.`` is a wildcard certificate CN logged without SNI: the server's real name
+    is unknown.
     """
 
     host: str
@@ -40,6 +55,8 @@ class Candidate:
     rules: tuple[str, ...] = ()
     sample_log_ids: tuple[str, ...] = ()
     covered_by: str | None = None
+    causes: dict[str, int] = field(default_factory=dict)
+    issuer_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,12 @@ class ScanResult:
     logs_read: int
     candidates: tuple[Candidate, ...]
     rejected: tuple[Rejected, ...] = field(default=())
+    # Hosts whose entries hold no pinning cause, most entries first (panpin.scan.causes).
+    not_pinning: tuple[Candidate, ...] = field(default=())
+    # Whose entries were counted: "every vsys", "vsys vsys2", "firewalls 0079..., 0079...".
+    scope: str = "every entry the query returned"
+    # Entries of the window that were outside that scope (not counted).
+    out_of_scope: int = 0
     # The --max-logs cap stopped the read before the window was exhausted.
     truncated: bool = False
     # The window actually read (device-local), when known.
@@ -97,31 +120,6 @@ def safe_text(value: str, limit: int = DISPLAY_LIMIT) -> str:
     if len(value) > limit:
         text += f"… ({len(value)} chars)"
     return text
-
-
-_ALERT_RE = re.compile(r"Received fatal alert\s+([A-Za-z0-9_]+)\s+from\s+client", re.IGNORECASE)
-_NO_INDEX = frozenset({"", "none", "-", "n/a"})
-
-
-def alert_of(error: str, err_index: str = "", signals: Sequence[str] = ()) -> str:
-    """The name an entry is counted under in ``errors``.
-
-    ``Received fatal alert UnknownCA from client`` (with any suffix, such as ``. CA Issuer URL:
-    ...``) gives ``UnknownCA``. Other wording (PAN-OS 12.1 "simplified" messages) falls back to
-    the first chosen signal the text contains, so a pinning hit is still counted as one; then to
-    the ``err_index`` category; then to ``other``.
-    """
-    match = _ALERT_RE.search(error)
-    if match:
-        return match[1]
-    lowered = error.lower()
-    for name in signals:
-        if name.lower() in lowered:
-            return name
-    index = err_index.strip()
-    if index.lower() not in _NO_INDEX:
-        return safe_text(index, 40)
-    return "other"
 
 
 def matches_signals(error: str, signals: Sequence[str]) -> bool:
@@ -162,8 +160,19 @@ ENTRY_FIELDS: frozenset[str] = frozenset(
         "error",
         "err_index",
         "device_name",
+        # What tells pinning from other failures (panpin.scan.causes) and the entry's vsys.
+        "proxy_type",
+        "root_status",
+        "chain_status",
+        "sni_len",
+        "cn_len",
+        "vsys",
     }
 )
+# At least one of these is in every Decryption-log entry panpin can read; a page whose entries
+# carry none of them is a format panpin does not know (a renamed field would otherwise read as
+# "no pinning found").
+KEY_FIELDS: tuple[str, ...] = ("error", "sni", "cn")
 
 # raw field value -> _clean(value), for the values add() sees again and again (a site's
 # clients, users, apps, rules). Bounded like the aggregator's memos; a value that cleans to ""
@@ -209,9 +218,16 @@ class HostEvidence:
     samples: list[str] = field(default_factory=list)
     first_seen: str = ""
     last_seen: str = ""
+    causes: dict[str, int] = field(default_factory=dict)
+    issuer_urls: list[str] = field(default_factory=list)
 
     def merge(self, other: HostEvidence | Candidate) -> None:
         self.hits += other.hits
+        for cause, count in other.causes.items():
+            self.causes[cause] = self.causes.get(cause, 0) + count
+        for url in other.issuer_urls:
+            if url not in self.issuer_urls and len(self.issuer_urls) < MAX_ISSUER_URLS:
+                self.issuer_urls.append(url)
         for alert, count in other.errors.items():
             self.errors[alert] = self.errors.get(alert, 0) + count
         self.clients.update(other.clients)
@@ -242,12 +258,25 @@ class HostEvidence:
             rules=tuple(sorted(self.rules)),
             sample_log_ids=tuple(self.samples),
             covered_by=covered_by,
+            causes=dict(sorted(self.causes.items())),
+            issuer_urls=tuple(self.issuer_urls),
         )
 
 
 def sort_candidates(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
-    """By hits (descending), then host: the order of every scan output."""
-    return tuple(sorted(candidates, key=lambda c: (-c.hits, c.host)))
+    """By hits (descending), then entries of any cause, then host: every scan output's order."""
+    return tuple(sorted(candidates, key=lambda c: (-c.hits, -sum(c.causes.values()), c.host)))
+
+
+def split_pinning(
+    candidates: Iterable[Candidate],
+) -> tuple[tuple[Candidate, ...], tuple[Candidate, ...]]:
+    """``(pinning hosts, the others)``: a host with no pinning entry is never a candidate."""
+    items = sort_candidates(candidates)
+    return (
+        tuple(c for c in items if c.hits > 0),
+        tuple(c for c in items if c.hits <= 0),
+    )
 
 
 def with_coverage(
@@ -281,13 +310,16 @@ _MEMO_KEY_LIMIT = 1024
 
 
 class Aggregator:
-    """Folds Decryption log entries into per-host evidence.
+    """Folds Decryption log entries into per-host evidence, each entry under its cause.
 
-    ``signals`` (when given) drops entries whose ``error`` names none of them — the query does
-    that on the device; a CSV export needs it done here. ``by_day`` keeps evidence per
-    receive-time day as well, for the state database's history. Hosts come from the SNI, else the
-    certificate CN, through :func:`normalize_host`; values that fail are counted under
-    :meth:`rejected`, never as candidates.
+    ``signals`` are the client alerts that point to pinning; entries whose ``error`` names none
+    of them are dropped (``filtered``): the query does that on the device, a file needs it done
+    here. ``by_day`` keeps evidence per receive-time day as well, for the state database's
+    history. ``vsys``/``serials`` limit the entries counted to the list a change serves (a vsys;
+    the firewalls a Panorama template serves); the others are counted in ``out_of_scope`` only.
+    Hosts come from the SNI, else the certificate CN, through :func:`normalize_host`; a wildcard
+    CN with no SNI is kept under its ``*.`` name (decide reviews it: the server's name is
+    unknown); other values that fail are counted under :meth:`rejected`, never as candidates.
     """
 
     def __init__(
@@ -296,49 +328,78 @@ class Aggregator:
         signals: Sequence[str] | None = None,
         by_day: bool = False,
         max_rejected: int = MAX_REJECTED,
+        vsys: str | None = None,
+        serials: Iterable[str] | None = None,
     ) -> None:
         self._signals = tuple(signals) if signals else ()
+        # What counts as a pinning alert: the signals, else the default ones (no local filter).
+        self._pinning_alerts = self._signals or DEFAULT_PINNING_ALERTS
         self._by_day = by_day
         self._max_rejected = max_rejected
+        self._vsys = vsys
+        self._serials = frozenset(serials) if serials is not None else None
         self._acc: dict[tuple[str, str], HostEvidence] = {}
         self._rejected: dict[tuple[str, str], int] = {}
         # Memos of pure functions of an entry's values, which repeat across a scan's entries:
-        # (sni, cn) -> (host or None, reason, raw host text) and (error, err_index) -> the alert
-        # the entry counts under, or None when the local signal filter drops it. Bounded in
+        # (sni, cn) -> (host or None, reason, raw host text) and the fields that decide the
+        # cause -> the reading, or None when the local signal filter drops the entry. Bounded in
         # entries and key length: hostile logs could carry endless distinct, long values.
         self._hosts: dict[tuple[str | None, str | None], tuple[str | None, str, str]] = {}
-        self._alerts: dict[tuple[str, str], str | None] = {}
+        self._readings: dict[tuple[str, str, str | None, str, str], Reading | None] = {}
         # A client is a user where the log names one, else an address with IPv6 folded to its
         # /64 (panpin.scan.clients): one laptop with many privacy addresses is one client.
         self._client_keys = ClientKeys()
         self.entries = 0  # offered to add()
         self.counted = 0  # attributed to a host
         self.filtered = 0  # dropped by the local signal filter
+        self.out_of_scope = 0  # another vsys' or firewall's entries
         self.rejected_entries = 0
         self.rejected_overflow = 0  # rejected entries whose value did not fit in the list
+
+    @property
+    def scope(self) -> str:
+        if self._vsys is not None:
+            return f"vsys {self._vsys}"
+        if self._serials is not None:
+            serials = ", ".join(sorted(self._serials)) or "none"
+            return f"firewalls {serials}"
+        return "every entry the query returned"
 
     def _host(self, sni: str | None, cn: str | None) -> tuple[str | None, str, str]:
         raw = host_of_entry(sni, cn)
         try:
             result: tuple[str | None, str, str] = (normalize_host(raw), "", raw)
         except InvalidHost as exc:
-            reason = "no SNI or certificate CN" if not raw.strip() else exc.reason
-            result = (None, reason, raw)
+            result = (None, exc.reason, raw)
+            if not raw.strip():
+                result = (None, "no SNI or certificate CN", raw)
+            elif not (sni or "").strip() and raw.strip().startswith("*."):
+                # A wildcard certificate and no SNI: the name the client asked for is unknown.
+                # Kept (validated as an exclusion pattern) so decide can say so; never added.
+                try:
+                    result = (validate_exclusion_name(raw.strip()), "", raw)
+                except InvalidHost as wild:
+                    result = (None, wild.reason, raw)
         if len(sni or "") + len(cn or "") <= _MEMO_KEY_LIMIT:
             if len(self._hosts) >= _CACHE_LIMIT:
                 self._hosts.clear()
             self._hosts[(sni, cn)] = result
         return result
 
-    def _alert(self, error: str, err_index: str) -> str | None:
-        alert: str | None = None
+    def _read(self, key: tuple[str, str, str | None, str, str]) -> Reading | None:
+        error, index, proxy, root, chain = key
+        reading: Reading | None = None
         if not self._signals or matches_signals(error, self._signals):
-            alert = alert_of(error, err_index, self._signals)
-        if len(error) + len(err_index) <= _MEMO_KEY_LIMIT:
-            if len(self._alerts) >= _CACHE_LIMIT:
-                self._alerts.clear()
-            self._alerts[(error, err_index)] = alert
-        return alert
+            fields = {"error": error, "err_index": index, "root_status": root}
+            fields["chain_status"] = chain
+            if proxy is not None:
+                fields["proxy_type"] = proxy
+            reading = classify(fields, self._pinning_alerts)
+        if sum(len(v or "") for v in key) <= _MEMO_KEY_LIMIT:
+            if len(self._readings) >= _CACHE_LIMIT:
+                self._readings.clear()
+            self._readings[key] = reading
+        return reading
 
     def add(self, entry: Mapping[str, str]) -> None:
         """Fold one entry (field name → text, as :func:`panpin.scan.logs.entry_fields` gives).
@@ -347,27 +408,36 @@ class Aggregator:
         is written out field by field, with locals for every lookup; the cleaned value of a field
         comes from a memo, as the same few values repeat across entries.
         """
-        alerts, hosts, acc = self._alerts, self._hosts, self._acc
-        by_day = self._by_day
+        hosts, acc = self._hosts, self._acc
         cleaned, clean_new = _CLEANED.get, _clean_new
         get = entry.get
-        logid, when, serial = get("logid", ""), get("receive_time", ""), get("serial", "")
-        src, user, app = get("src", ""), get("srcuser", ""), get("app", "")
-        rule, policy = get("rule", ""), get("policy_name", "")
-        sni, cn, error, index = (
-            get("sni", ""),
-            get("cn", ""),
+        self.entries += 1
+        if self._vsys is not None and get("vsys", "").strip() != self._vsys:
+            self.out_of_scope += 1
+            return
+        if self._serials is not None and get("serial", "").strip() not in self._serials:
+            self.out_of_scope += 1
+            return
+        sni, cn = get("sni", ""), get("cn", "")
+        key = (
             get("error", ""),
             get("err_index", ""),
+            get("proxy_type"),
+            get("root_status", ""),
+            get("chain_status", ""),
         )
-        self.entries += 1
         try:
-            alert = alerts[(error, index)]
+            reading = self._readings[key]
         except KeyError:
-            alert = self._alert(error, index)
-        if alert is None:
+            reading = self._read(key)
+        if reading is None:
             self.filtered += 1
             return
+        cause = reading.cause
+        if cause not in _BEFORE_NAMES:
+            name, length = (sni, get("sni_len", "")) if sni.strip() else (cn, get("cn_len", ""))
+            if length and is_truncated(name, length):
+                cause = _TRUNCATED
         try:
             host, reason, raw = hosts[(sni, cn)]
         except KeyError:
@@ -375,37 +445,22 @@ class Aggregator:
         if host is None:
             self._reject(raw, reason)
             return
-        when = when.strip()
-        key = (when[:10] if by_day else "", host)
-        slot = acc.get(key)
+        when = get("receive_time", "").strip()
+        slot_key = (when[:10] if self._by_day else "", host)
+        slot = acc.get(slot_key)
         if slot is None:
-            slot = acc[key] = HostEvidence(host)
-        slot.hits += 1
-        errors = slot.errors
-        errors[alert] = errors.get(alert, 0) + 1
-        client = self._client_keys(src, user)
-        if client is not None:
-            slot.clients.add(client)
-        if user:
-            user = cleaned(user) or clean_new(user)
-            if user:
-                slot.users.add(user)
-        if app:
-            app = cleaned(app) or clean_new(app)
-            if app:
-                slot.apps.add(app)
+            slot = acc[slot_key] = HostEvidence(host)
+        causes = slot.causes
+        causes[cause] = causes.get(cause, 0) + 1
+        if reading.issuer_url:
+            urls = slot.issuer_urls
+            if reading.issuer_url not in urls and len(urls) < MAX_ISSUER_URLS:
+                urls.append(reading.issuer_url)
+        serial = get("serial", "")
         if serial:
             serial = cleaned(serial) or clean_new(serial)
             if serial:
                 slot.devices.add(serial)
-        if rule:
-            rule = cleaned(rule) or clean_new(rule)
-            if rule:
-                slot.rules.add(rule)
-        if policy:
-            policy = cleaned(policy) or clean_new(policy)
-            if policy:
-                slot.rules.add(policy)
         # "YYYY/MM/DD HH:MM:SS" sorts as text; "" (unknown) never wins (see _earliest).
         if when:
             if not slot.first_seen or when < slot.first_seen:
@@ -414,10 +469,34 @@ class Aggregator:
                 slot.last_seen = when
         samples = slot.samples
         if len(samples) < MAX_SAMPLES:
-            logid = _clean(logid)
+            logid = _clean(get("logid", ""))
             if logid and logid not in samples:
                 samples.append(logid)
         self.counted += 1
+        if cause != _PINNING:
+            # Thresholds count pinning entries only: the rest is shown under its cause.
+            return
+        slot.hits += 1
+        errors = slot.errors
+        errors[reading.alert] = errors.get(reading.alert, 0) + 1
+        user = get("srcuser", "")
+        client = self._client_keys(get("src", ""), user)
+        if client is not None:
+            slot.clients.add(client)
+        if user:
+            user = cleaned(user) or clean_new(user)
+            if user:
+                slot.users.add(user)
+        app = get("app", "")
+        if app:
+            app = cleaned(app) or clean_new(app)
+            if app:
+                slot.apps.add(app)
+        for rule in (get("rule", ""), get("policy_name", "")):
+            if rule:
+                rule = cleaned(rule) or clean_new(rule)
+                if rule:
+                    slot.rules.add(rule)
 
     def _reject(self, raw: str, reason: str) -> None:
         self.rejected_entries += 1
@@ -442,23 +521,47 @@ class Aggregator:
         return merged
 
     def daily(self) -> list[tuple[str, Candidate]]:
-        """``(YYYY/MM/DD, candidate)`` per day and host (needs ``by_day=True``)."""
+        """``(YYYY/MM/DD, candidate)`` per day and host (needs ``by_day=True``), every cause."""
         if not self._by_day:
             raise ValueError("Aggregator(by_day=True) is needed for daily evidence")
         return [(day, ev.to_candidate()) for (day, _), ev in sorted(self._acc.items())]
 
-    def candidates(self, covering_names: Sequence[str] = ()) -> tuple[Candidate, ...]:
-        """Per-host candidates, sorted by hits (descending) then host, with ``covered_by`` set."""
+    def _all(self, covering_names: Sequence[str]) -> tuple[Candidate, ...]:
         names = list(covering_names)
         return sort_candidates(
             ev.to_candidate(covering_entry(host, names) if names else None)
             for host, ev in self.hosts().items()
         )
 
+    def candidates(self, covering_names: Sequence[str] = ()) -> tuple[Candidate, ...]:
+        """Hosts with pinning entries, by hits (descending) then host, ``covered_by`` set."""
+        return split_pinning(self._all(covering_names))[0]
+
+    def not_pinning(self, covering_names: Sequence[str] = ()) -> tuple[Candidate, ...]:
+        """Hosts whose entries hold no pinning cause, most entries first."""
+        return split_pinning(self._all(covering_names))[1]
+
     def rejected(self) -> tuple[Rejected, ...]:
         """Values that are no host name, once each with their count, most frequent first."""
         items = sorted(self._rejected.items(), key=lambda kv: (-kv[1], kv[0]))
         return tuple(Rejected(value, reason, count) for (value, reason), count in items)
+
+
+_PINNING = Cause.PINNING.value
+_TRUNCATED = Cause.TRUNCATED_NAME.value
+# Causes settled before the name is looked at (panpin.scan.causes.classify's order).
+_BEFORE_NAMES = frozenset({Cause.NOT_FORWARD_PROXY.value, Cause.SERVER_ALERT.value})
+
+
+def remedy_of(c: Candidate) -> str:
+    """The one-line remedy for a host: pinning's when it is a candidate, else its main cause's."""
+    cause = _PINNING if c.hits > 0 else main_cause(c.causes)
+    text = REMEDIES[cause]
+    if c.hits > 0 and TRUST_CAUSES & set(c.causes):
+        text = "review: " + REMEDIES[main_cause(c.causes)]
+    if Cause.INCOMPLETE_CHAIN.value in c.causes and c.issuer_urls:
+        text += f" ({c.issuer_urls[0]}, named by the server's certificate)"
+    return text
 
 
 def candidate_dict(c: Candidate) -> dict[str, Any]:
@@ -477,4 +580,23 @@ def candidate_dict(c: Candidate) -> dict[str, Any]:
         "users": list(c.users),
         "rules": list(c.rules),
         "sample_log_ids": list(c.sample_log_ids),
+        "causes": dict(c.causes),
+        "remedy": remedy_of(c),
+        "issuer_urls": list(c.issuer_urls),
+    }
+
+
+def not_pinning_dict(c: Candidate) -> dict[str, Any]:
+    """A host reported under its cause (scan JSON ``not_pinning``)."""
+    return {
+        "host": c.host,
+        "cause": main_cause(c.causes),
+        "entries": sum(c.causes.values()),
+        "causes": dict(c.causes),
+        "remedy": remedy_of(c),
+        "issuer_urls": list(c.issuer_urls),
+        "first_seen": c.first_seen,
+        "last_seen": c.last_seen,
+        "devices": list(c.devices),
+        "covered_by": c.covered_by,
     }

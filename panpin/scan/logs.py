@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from panpin import errors
 from panpin.panos.timing import Backoff
-from panpin.scan.evidence import ENTRY_FIELDS
+from panpin.scan.causes import DEFAULT_PINNING_ALERTS
+from panpin.scan.evidence import ENTRY_FIELDS, KEY_FIELDS, safe_text
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -52,7 +53,7 @@ _T = TypeVar("_T")
 
 LOG_TYPE = "decryption"
 NLOGS = 5000  # the PAN-OS maximum per job (docs/panos-api.md: log jobs)
-DEFAULT_SIGNALS: tuple[str, ...] = ("UnknownCA", "BadCertificate")
+DEFAULT_SIGNALS: tuple[str, ...] = DEFAULT_PINNING_ALERTS
 TIME_FORMAT = "%Y/%m/%d %H:%M:%S"
 
 # Per job: a Decryption-log query over a week on a busy firewall can take minutes.
@@ -271,7 +272,26 @@ def entry_fields(element: etree._Element) -> dict[str, str]:
     # iterchildren(*tags) filters in C; an entry has ~70 fields and panpin reads 13.
     for child in element.iterchildren(*_LOG_FIELD_TAGS):
         out[child.tag] = child.text or ""
+    if "error" not in out and "sni" not in out and "cn" not in out:
+        # Not a Decryption-log entry panpin knows: keep what it holds for the error message
+        # (a space cannot be in an XML name, so this key never meets a field).
+        out[SEEN_TAGS] = ",".join(
+            sorted({str(c.tag) for c in element.iterchildren() if isinstance(c.tag, str)})
+        )
     return out
+
+
+SEEN_TAGS = " seen"
+
+
+def _unknown_format(entry: Mapping[str, str]) -> str:
+    seen = [t for t in entry.get(SEEN_TAGS, "").split(",") if t]
+    shown = ", ".join(seen[:30]) + (f" (and {len(seen) - 30} more)" if len(seen) > 30 else "")
+    return (
+        "the Decryption log answered entries with none of the fields "
+        f"{', '.join(KEY_FIELDS)}: a format panpin does not know, not 'no pinning found'; "
+        f"fields seen: {safe_text(shown, 400) or 'none'}"
+    )
 
 
 def _progress_of(raw: str | None) -> int | None:
@@ -469,6 +489,9 @@ def read_logs(
     current: set[str] = set()
 
     def on_entry(entry: dict[str, str]) -> None:
+        if not any(name in entry for name in KEY_FIELDS):
+            # A renamed field must not read as "no pinning found".
+            raise errors.UnknownLogFormat(_unknown_format(entry))
         if max_logs is not None and stats.logs_read >= max_logs:
             stats.truncated = True
             raise _CapReached
@@ -546,6 +569,7 @@ def scan_device(
     sleep: Callable[[float], None] = time.sleep,
     info: DeviceInfo | None = None,
     covering_names: Sequence[str] | None = None,
+    scope_serials: Collection[str] | None = None,
 ) -> ScanResult:
     """Scan one device's Decryption log (a firewall's, or Panorama's store) into candidates.
 
@@ -553,6 +577,10 @@ def scan_device(
     device-local timestamps; ``None`` leaves that end open. ``location`` is where the exclusion list
     is read to fill ``covered_by`` (``None``: not read), unless the caller has read it already and
     passes the names of its live entries as ``covering_names``.
+
+    Only the entries of the list's scope count: for ``vsys:NAME`` the entries of that vsys (the
+    ``vsys`` field); with ``scope_serials`` (a Panorama template's firewalls) the entries of
+    those serials. The result's ``scope`` and ``out_of_scope`` say what was counted.
 
     ``incremental`` (needs ``state``): start at the stored watermark of (device, location) — or at
     ``since`` when that is later, or on the first run — drop the entries already read at the
@@ -617,7 +645,14 @@ def scan_device(
             known = mark.seen_ids
     query = build_query(chosen, since=start, until=end, user_filter=user_filter)
 
-    aggregator = Aggregator(signals=chosen, by_day=incremental)
+    # Whose entries count for a change at ``location``: a vsys' own; on Panorama, the entries
+    # of the firewalls the template serves (``scope_serials``); on a firewall, every vsys.
+    aggregator = Aggregator(
+        signals=chosen,
+        by_day=incremental,
+        vsys=location.name if location is not None and location.kind == "vsys" else None,
+        serials=scope_serials,
+    )
     edge = _Boundary(mark)
     # The next watermark is only kept by an incremental scan; a plain one hands entries straight
     # to the aggregator.
@@ -666,6 +701,10 @@ def scan_device(
             "%d more entries had values that are no host name (not listed)",
             aggregator.rejected_overflow,
         )
+    if aggregator.out_of_scope:
+        log.info(
+            "%d entries were outside %s (not counted)", aggregator.out_of_scope, aggregator.scope
+        )
     return ScanResult(
         query=query,
         logs_read=stats.logs_read,
@@ -674,6 +713,9 @@ def scan_device(
         truncated=stats.truncated,
         since=start,
         until=end,
+        not_pinning=aggregator.not_pinning(names),
+        scope=aggregator.scope,
+        out_of_scope=aggregator.out_of_scope,
     )
 
 

@@ -152,7 +152,7 @@ ENTRY_LAYOUT: tuple[tuple[str, Source], ...] = (
     ("issuer_len", ("prof", "issuer_len")),
     ("rootcn_len", ("prof", "rootcn_len")),
     ("sni_len", ("prof", "sni_len")),
-    ("cert_flags", ("const", "0")),
+    ("cert_flags", ("const", ":::::RSA")),
     ("cn", ("prof", "cn")),
     ("issuer_cn", ("prof", "issuer_cn")),
     ("root_cn", ("prof", "root_cn")),
@@ -168,14 +168,16 @@ ENTRY_LAYOUT: tuple[tuple[str, Source], ...] = (
 FIELD_NAMES = frozenset(name for name, _ in ENTRY_LAYOUT)
 _SOURCE = dict(ENTRY_LAYOUT)
 
-# Non-pinning failures used for noise: (error text, err_index). err_index categories from the
-# "Decryption Log Errors, Error Indexes" doc (docs/panos-api.md: decryption log fields); the texts are plausible, unverified.
+# Non-pinning failures used for noise: (error text, err_index), texts and indexes as the vendor's
+# "Decryption Log Errors" doc writes them (docs/causes.md); the empty
+# text with err_index None is a No Decrypt entry (section 2), which no error query matches.
 NOISE_ERRORS: tuple[tuple[str, str], ...] = (
-    ("Certificate Expired", "Certificate"),
     ("General TLS protocol error", "Protocol"),
-    ("Unsupported Cipher", "Cipher"),
-    ("Received fatal alert HandshakeFailure from server", "Protocol"),
-    ("Unsupported Version", "Version"),
+    ("Unsupported cipher", "Cipher"),
+    ("Received fatal alert HandshakeFailure from server", "Certificate"),
+    ("Client and decrypt profile version mismatch", "Version"),
+    ("Client and server version mismatch", "Version"),
+    ("", "None"),
 )
 _NOISE_SITES = ("news", "shop", "cdn", "video", "mail", "maps", "docs", "ads", "metrics", "sync")
 _NOISE_PREFIX = ("www", "static", "img", "api", "edge", "assets")
@@ -186,9 +188,11 @@ LOGID_BASE = 6_950_000_000_000_000_000
 MAX_NLOGS = 5000  # docs/panos-api.md: log jobs
 
 
-def pinning_error(alert: str, ca_issuer_url: str | None = None) -> str:
-    """The error text of a client-side TLS alert (pattern from a real event, docs/panos-api.md: decryption log fields)."""
-    text = f"Received fatal alert {alert} from client"
+def pinning_error(
+    alert: str, ca_issuer_url: str | None = None, direction: str = "client"
+) -> str:
+    """The error text of a TLS alert, as real lines write it (docs/causes.md)."""
+    text = f"Received fatal alert {alert} from {direction}"
     if ca_issuer_url:
         text += f". CA Issuer URL: {ca_issuer_url}"
     return text
@@ -210,6 +214,21 @@ class ProfileMeta:
     host: str
     kind: EntryKind
     alert: str | None
+    # False for an entry written to be another cause than pinning (a server alert, an untrusted
+    # server, GlobalProtect, a truncated name, another wording): expected() leaves it out.
+    pinning: bool = True
+
+
+def spec_is_pinning(p: PinnedHostSpec) -> bool:
+    """The spec writes plain pinning entries: every field at its pinning default."""
+    return (
+        p.proxy_type == "Forward"
+        and p.direction == "client"
+        and p.root_status == "trusted"
+        and p.chain_status == "Trusted"
+        and p.logged_length is None
+        and p.wording is None
+    )
 
 
 @dataclass(frozen=True)
@@ -235,6 +254,8 @@ def expected_counts(
     wanted = set(signals)
     out: dict[str, dict[str, int]] = {}
     for p in spec.pinned:
+        if not spec_is_pinning(p):
+            continue
         errs = {a: n for a, n in p.alerts.items() if a in wanted and n > 0}
         if errs:
             slot = out.setdefault(p.host, {})
@@ -387,6 +408,12 @@ class LogStore:
         root_cn: str = "ISRG Root X1",
         tls_version: str = "TLS1.3",
         dst: str | None = None,
+        pinning: bool = True,
+        proxy_type: str = "Forward",
+        root_status: str = "trusted",
+        chain_status: str = "Trusted",
+        logged_length: int | None = None,
+        vsys: str = "vsys1",
     ) -> int:
         cert_key = cn or sni or host
         digest = hashlib.sha256(cert_key.encode("utf-8", "surrogatepass")).hexdigest()
@@ -394,8 +421,8 @@ class LogStore:
         values = {
             "serial": device.serial,
             "device_name": device.name,
-            "vsys": "vsys1",
-            "vsys_id": "1",
+            "vsys": vsys,
+            "vsys_id": vsys[4:] if vsys.startswith("vsys") and vsys[4:].isdigit() else "1",
             "dst": server,
             "natsrc": device.public_ip,
             "natdst": server,
@@ -409,10 +436,11 @@ class LogStore:
             "outbound_if": "ethernet1/1",
             "dport": "443",
             "natdport": "443",
-            # docs/panos-api.md (decryption log fields): the entry carries the data of the leg that failed; a client
-            # rejecting the forged certificate fails in the client-to-firewall Certificate stage.
-            "hs_stage_c2f": "Certificate" if kind != "noise" else "Client Hello",
-            "hs_stage_f2s": "Finished",
+            # The entry carries the stage each leg reached, underscored as devices write them
+            # (docs/causes.md): a client rejecting the forged
+            # certificate stops the client leg at Certificate.
+            "hs_stage_c2f": "Certificate" if kind != "noise" else "Client_Hello",
+            "hs_stage_f2s": "Server_Hello_Done" if kind != "noise" else "Server_Hello",
             "tls_version": tls_version,
             "tls_keyxchg": "ECDHE",
             "tls_enc": "AES_128_GCM",
@@ -420,18 +448,18 @@ class LogStore:
             "policy_name": self.spec.policy_name,
             "ec_curve": "secp256r1",
             "err_index": err_index,
-            "root_status": "trusted",
-            "chain_status": "Complete",
-            "proxy_type": "Forward",
+            "root_status": root_status,
+            "chain_status": chain_status,
+            "proxy_type": proxy_type,
             "cert_serial": digest[:32].upper(),
             "fingerprint": digest,
             "notbefore": "2026/10/01 00:00:00",
             "notafter": "2026/12/30 23:59:59",
             "cert_size": "2048",
-            "cn_len": str(len(cn)),
+            "cn_len": str(logged_length if logged_length is not None and not sni else len(cn)),
             "issuer_len": str(len(issuer_cn)),
             "rootcn_len": str(len(root_cn)),
-            "sni_len": str(len(sni)),
+            "sni_len": str(logged_length if logged_length is not None and sni else len(sni)),
             "cn": cn,
             "issuer_cn": issuer_cn,
             "root_cn": root_cn,
@@ -439,7 +467,7 @@ class LogStore:
             "error": error,
         }
         prof = tuple(values[k] for k in PROFILE_KEYS)
-        meta = ProfileMeta(host=host, kind=kind, alert=alert)
+        meta = ProfileMeta(host=host, kind=kind, alert=alert, pinning=pinning)
         key = (prof, meta)
         pid = self._profile_ids.get(key)
         if pid is None:
@@ -490,12 +518,23 @@ class LogStore:
                 device=self._device_for(p.devices, i),
                 sni=sni,
                 cn=cn,
-                error=pinning_error(alert, p.ca_issuer_url),
-                err_index="Protocol",  # docs/panos-api.md: decryption log fields: client alerts likely Protocol (unsure)
+                error=(
+                    p.wording.format(alert=alert)
+                    if p.wording is not None
+                    else pinning_error(alert, p.ca_issuer_url, p.direction)
+                ),
+                # Client alerts are Certificate errors (the docs' index; both real lines).
+                err_index="Certificate",
                 app=p.app,
                 issuer_cn=p.issuer_cn,
                 root_cn=p.root_cn,
                 tls_version=p.tls_version,
+                pinning=spec_is_pinning(p),
+                proxy_type=p.proxy_type,
+                root_status=p.root_status,
+                chain_status=p.chain_status,
+                logged_length=p.logged_length,
+                vsys=p.vsys,
             )
             rows.append((rng.randint(start, end), pid, chosen[i]))
         return rows
@@ -554,7 +593,7 @@ class LogStore:
                 sni=sni,
                 cn=cn,
                 error=pinning_error(h.alert),
-                err_index="Protocol",
+                err_index="Certificate",
                 app="incomplete",
             )
             rows.append((rng.randint(start, end), pid, client))
@@ -590,7 +629,12 @@ class LogStore:
             if pid is None:
                 host = hosts[hi]
                 error, index = NOISE_ERRORS[ei]
+                # No Decrypt entries: nothing was decrypted, so nothing was verified.
+                quiet = index == "None"
                 pid = self.profile_id(
+                    proxy_type="No Decrypt" if quiet else "Forward",
+                    root_status="uninspected" if quiet else "trusted",
+                    chain_status="Uninspected" if quiet else "Trusted",
                     host=host,
                     kind="noise",
                     alert=None,
@@ -644,7 +688,7 @@ class LogStore:
         cn: str | None = None,
         app: str = "incomplete",
         error: str | None = None,
-        err_index: str = "Protocol",
+        err_index: str = "Certificate",
         serial: str | None = None,
         seed: int = 0,
     ) -> None:
@@ -911,6 +955,8 @@ class LogStore:
         for i in range(len(self._times)):
             meta = self.meta[self._prof[i]]
             if meta.kind not in kind_set or meta.alert is None or meta.alert not in wanted:
+                continue
+            if not meta.pinning:
                 continue
             t = self._times[i]
             if (lo is not None and t < lo) or (hi is not None and t > hi):

@@ -181,6 +181,18 @@ class PinnedHostSpec:
     ca_issuer_url: str | None = None
     devices: tuple[str, ...] = ()
     tls_version: str = "TLS1.3"
+    # The fields that tell pinning from other failures (docs/causes.md): the
+    # defaults are a pinning client behind forward proxy with a server the firewall trusted.
+    proxy_type: str = "Forward"
+    root_status: str = "trusted"
+    chain_status: str = "Trusted"
+    direction: str = "client"  # "server": the alert came from the server
+    # The name's length as the device logs it (sni_len, or cn_len when there is no SNI); larger
+    # than the name written means the device cut the name short.
+    logged_length: int | None = None
+    vsys: str = "vsys1"
+    # An error text in another wording (PAN-OS 12.1's), with {alert} for the alert name.
+    wording: str | None = None
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,10 @@ def test_hosts_under_one_exclude_as_give_one_add() -> None:
             "rule": "vendor-apps",
             "expires": "2027-05-25",
             "hosts": hosts,
+            "reach": (
+                "sessions whose SNI matches '*.vendor.example', or whose server certificate CN "
+                "matches or contains it"
+            ),
         }
     ]
 
@@ -291,7 +295,6 @@ def test_wildcard_add_overlapping_a_disabled_entry_is_review() -> None:
         ({"UnknownCA": 9}, 1, "1 client, fewer than min_clients 2"),
         ({"CertificateUnknown": 50}, 9, "50 weak-signal hits never count alone"),
         ({"HandshakeFailure": 50}, 9, "alerts in neither signal list do not count"),
-        ({}, 9, "no hits from a strong signal"),
     ],
 )
 def test_insufficient_evidence(errors: dict[str, int], clients: int, fragment: str) -> None:
@@ -486,6 +489,7 @@ def test_every_decision_kind_and_the_json_shape() -> None:
         "block": 1,
         "review": 2,
         "insufficient-evidence": 1,
+        "not-pinning": 0,
         "covered": 1,
         "rejected": 1,
         "remove": 1,

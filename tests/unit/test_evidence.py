@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from panpin.scan.evidence import (
     Aggregator,
     Candidate,
-    alert_of,
     merge_candidates,
     safe_text,
     with_coverage,
@@ -32,7 +31,10 @@ def entry(
     serial: str = "0079",
     app: str = "incomplete",
     user: str = "",
-    err_index: str = "Protocol",
+    err_index: str = "Certificate",
+    proxy_type: str = "Forward",
+    root_status: str = "trusted",
+    chain_status: str = "Trusted",
 ) -> dict[str, str]:
     return {
         "logid": str(9000 + seqno),
@@ -48,6 +50,9 @@ def entry(
         "cn": cn,
         "error": error if error is not None else f"Received fatal alert {alert} from client",
         "err_index": err_index,
+        "proxy_type": proxy_type,
+        "root_status": root_status,
+        "chain_status": chain_status,
     }
 
 
@@ -56,26 +61,20 @@ def entry(
     [
         ("Received fatal alert UnknownCA from client", "UnknownCA"),
         ("Received fatal alert BadCertificate from client", "BadCertificate"),
-        (
-            "Received fatal alert CertificateUnknown from client. "
-            "CA Issuer URL: http://r3.i.lencr.org/",
-            "CertificateUnknown",
-        ),
         ("received fatal alert unknownca from client", "unknownca"),
         ("Received fatal alert UnknownCA from client.", "UnknownCA"),
+        (
+            "Received fatal alert UnknownCA from client. CA Issuer URL: http://r3.i.lencr.org/",
+            "UnknownCA",
+        ),
     ],
 )
-def test_alert_names_are_parsed_from_the_error_text(error: str, expected: str) -> None:
-    assert alert_of(error, "Protocol", SIGNALS) == expected
-
-
-def test_unknown_wording_falls_back_to_signal_then_err_index_then_other() -> None:
-    # A 12.1-style simplified message that still names the alert counts as that signal.
-    assert alert_of("Client rejected certificate (UnknownCA)", "Protocol", SIGNALS) == "UnknownCA"
-    assert alert_of("Certificate Expired", "Certificate", SIGNALS) == "Certificate"
-    assert alert_of("Received fatal alert HandshakeFailure from server", "Protocol") == "Protocol"
-    assert alert_of("weird", "None") == "other"
-    assert alert_of("", "") == "other"
+def test_pinning_alerts_are_counted_under_their_name(error: str, expected: str) -> None:
+    agg = Aggregator(signals=SIGNALS)
+    agg.add(entry(error=error))
+    (only,) = agg.candidates()
+    assert only.errors == {expected: 1}
+    assert only.causes == {"pinning": 1}
 
 
 def test_counts_per_host() -> None:
@@ -98,6 +97,7 @@ def test_counts_per_host() -> None:
         users=("acme\\ana",),
         rules=("LAN Outbound", "decrypt-outbound"),
         sample_log_ids=("9001", "9002", "9003"),
+        causes={"pinning": 3},
     )
     assert second.host == "sync.vendor.example" and second.hits == 1
 

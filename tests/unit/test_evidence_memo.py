@@ -16,7 +16,8 @@ from panpin.errors import InvalidHost
 from panpin.hosts import host_of_entry, normalize_host
 from panpin.scan import evidence
 from panpin.scan.clients import client_key
-from panpin.scan.evidence import Aggregator, alert_of, matches_signals
+from panpin.scan.causes import DEFAULT_PINNING_ALERTS, classify
+from panpin.scan.evidence import Aggregator, matches_signals
 
 SIGNALS = ("UnknownCA", "BadCertificate")
 HOSTS = [
@@ -48,6 +49,9 @@ entries = st.lists(
             "cn": st.sampled_from(HOSTS),
             "error": st.sampled_from(ERRORS),
             "err_index": st.sampled_from(["Protocol", "", "none", "Certificate"]),
+            "proxy_type": st.sampled_from(["Forward", "GlobalProtect", "forward"]),
+            "root_status": st.sampled_from(["trusted", "untrusted", ""]),
+            "chain_status": st.sampled_from(["Trusted", "Incomplete", "Untrusted"]),
             "src": st.sampled_from(["10.0.0.1", " 10.0.0.2", "", "z" * 300]),
             "receive_time": st.sampled_from(["2026/11/20 10:00:00", "", "2026/11/19 09:00:00"]),
         }
@@ -68,8 +72,11 @@ def reference(rows: Sequence[Mapping[str, str]], signals: tuple[str, ...]) -> di
         except InvalidHost:
             rejected += 1
             continue
+        reading = classify(row, signals or DEFAULT_PINNING_ALERTS)
+        if reading.cause != "pinning":
+            continue
         hits, errors, clients = hosts.get(host, (0, {}, set()))
-        alert = alert_of(row["error"], row["err_index"], signals)
+        alert = reading.alert
         errors[alert] = errors.get(alert, 0) + 1
         client = client_key(row["src"], row.get("srcuser", ""))
         if client is not None:
@@ -101,7 +108,15 @@ def test_memos_change_nothing(rows: list[Mapping[str, str]], signals: tuple[str,
 def test_more_distinct_values_than_a_memo_holds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(evidence, "_CACHE_LIMIT", 7)
     rows = [
-        {"sni": f"h{i % 23}.example", "cn": "", "error": ERRORS[i % 3], "err_index": f"e{i % 11}"}
+        {
+            "sni": f"h{i % 23}.example",
+            "cn": "",
+            "error": ERRORS[i % 3],
+            "err_index": f"e{i % 11}",
+            "proxy_type": "Forward",
+            "root_status": "trusted",
+            "chain_status": ("Trusted", "Incomplete")[i % 2],
+        }
         for i in range(500)
     ]
     assert folded(rows, SIGNALS) == reference(

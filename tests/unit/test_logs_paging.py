@@ -82,7 +82,9 @@ def entry_xml(i: int, *, serial: str = "007951000345678", when: str | None = Non
         f'<entry logid="{7000 + i}"><domain>1</domain><receive_time>{when}</receive_time>'
         f"<serial>{serial}</serial><seqno>{i}</seqno><type>DECRYPTION</type>"
         f"<src>10.0.0.{i % 7}</src><srcuser/><app>incomplete</app><rule>LAN</rule>"
-        f"<policy_name>decrypt</policy_name><err_index>Protocol</err_index>"
+        f"<policy_name>decrypt</policy_name><err_index>Certificate</err_index>"
+        "<root_status>trusted</root_status><chain_status>Trusted</chain_status>"
+        "<proxy_type>Forward</proxy_type>"
         f"<cn>h{i % 3}.example.com</cn><sni>h{i % 3}.example.com</sni>"
         "<error>Received fatal alert UnknownCA from client</error>"
         "<device_name>fw1</device_name></entry>"

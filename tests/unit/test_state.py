@@ -124,22 +124,56 @@ def test_evidence_accumulates_per_day_across_runs(tmp_path: Path) -> None:
 
 def test_aggregator_days_round_trip_through_the_database(tmp_path: Path) -> None:
     agg = Aggregator(by_day=True)
+    trusted = {"proxy_type": "Forward", "root_status": "trusted", "chain_status": "Trusted"}
     for i, when in enumerate(["2026/11/19 10:00:00", "2026/11/20 10:00:00"]):
-        agg.add(
-            {
-                "receive_time": when,
-                "sni": "app.vendor.example",
-                "src": f"10.0.0.{i}",
-                "serial": "0079",
-                "seqno": str(i),
-                "logid": str(i),
-                "app": "incomplete",
-                "error": "Received fatal alert UnknownCA from client",
-            }
-        )
+        for host, chain in (("app.vendor.example", "Trusted"), ("broken.example", "Incomplete")):
+            agg.add(
+                {
+                    "receive_time": when,
+                    "sni": host,
+                    "src": f"10.0.0.{i}",
+                    "serial": "0079",
+                    "seqno": f"{host}{i}",
+                    "logid": f"{host}{i}",
+                    "app": "incomplete",
+                    "error": "Received fatal alert UnknownCA from client. "
+                    "CA Issuer URL: http://ca.example/int.crt",
+                    **trusted,
+                    "chain_status": chain,
+                }
+            )
     db = StateDB(tmp_path / "state.db")
     db.add_evidence("fw", "shared", agg.daily())
-    assert db.evidence_window("fw", "2026/11/01") == list(agg.candidates())
+    stored = db.evidence_window("fw", "2026/11/01")
+    assert stored == [*agg.candidates(), *agg.not_pinning()]
+    # The causes survive the round trip: the incomplete chain is not pinning on any day.
+    broken = next(c for c in stored if c.host == "broken.example")
+    assert (broken.hits, broken.causes) == (0, {"incomplete-chain": 2})
+    assert broken.issuer_urls == ("http://ca.example/int.crt",)
+
+
+def test_evidence_from_before_causes_is_dropped_and_read_again(tmp_path: Path) -> None:
+    # A database at scan schema 1 counted every alert as pinning (GlobalProtect, untrusted
+    # servers...): its evidence and watermarks go, so the next scan reads the window again.
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+            "updated TEXT NOT NULL)"
+        )
+        for statement in SCAN_MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_versions VALUES ('scan', 1, 'then')")
+        conn.execute(
+            "INSERT INTO evidence_daily VALUES ('fw', 'shared', '2026/11/20', 'gp.example', 9, "
+            "'[]', '{\"CertificateUnknown\": 9}', '[]', '[]', '[]', '[]', '[]', '', '')"
+        )
+        conn.execute(
+            "INSERT INTO watermarks VALUES ('fw', 'shared', '2026/11/20 10:00:00', '[]', '', '')"
+        )
+    db = StateDB(path)
+    assert db.evidence_window("fw", "2026/11/01") == []
+    assert db.watermark("fw", "shared") is None
 
 
 def test_runs_are_recorded(tmp_path: Path) -> None:
