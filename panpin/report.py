@@ -323,13 +323,13 @@ def _changes(plan: Plan, decisions: Sequence[Decision]) -> str:
             reasons = "<br>".join(_e(m.reason) for m in members[:3]) or "-"
             rows.append(
                 [
-                    f'<span class="mono">{_e(entry.name)}</span>'
-                    f'<div class="reach">reach: {_e(entry_reach(entry.name))}</div>',
+                    f'<span class="mono">{_e(entry.name)}</span>',
                     hosts,
                     _e(rule or "-"),
                     _e(expires),
                     reasons,
                     f'<span class="mono">{_e(entry.description)}</span>',
+                    f'<span class="reach">{_e(entry_reach(entry.name))}</span>',
                 ]
             )
         parts.append(
@@ -341,6 +341,7 @@ def _changes(plan: Plan, decisions: Sequence[Decision]) -> str:
                     ("expires", ""),
                     ("reason", ""),
                     ("description", ""),
+                    ("reach on the device", ""),
                 ],
                 rows,
                 "adds",

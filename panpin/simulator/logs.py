@@ -188,9 +188,7 @@ LOGID_BASE = 6_950_000_000_000_000_000
 MAX_NLOGS = 5000  # docs/panos-api.md: log jobs
 
 
-def pinning_error(
-    alert: str, ca_issuer_url: str | None = None, direction: str = "client"
-) -> str:
+def pinning_error(alert: str, ca_issuer_url: str | None = None, direction: str = "client") -> str:
     """The error text of a TLS alert, as real lines write it (docs/causes.md)."""
     text = f"Received fatal alert {alert} from {direction}"
     if ca_issuer_url:

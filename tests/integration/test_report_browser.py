@@ -228,6 +228,8 @@ def test_report_renders_in_chromium(
     assert vendor[1] == "api.vendor.example, cdn.vendor.example"
     assert vendor[2] == "vendor-apps"
     assert "rule 'vendor-apps' allows" in vendor[4]
+    # The device also exempts certificates whose CN contains the name: the reviewer sees it.
+    assert "CN matches or contains it" in vendor[6]
     assert [row[0] for row in shown["removes"]] == ["old.vendor.example"]
     assert "expired on 2026-11-16" in shown["removes"][0][2]
     assert len(shown["decisions"]) == len(plan.decisions)
