@@ -222,15 +222,24 @@ class Session:
         since: str | None = None,
         until: str | None = None,
         confirmations: Mapping[str, HostConfirmation] | None = None,
+        from_syslog: Sequence[str] = (),
     ) -> Plan:
         """Reads the log and the list, decides by ``policy``, and returns the plan; writes nothing.
 
         The window is ``since`` or the policy's ``thresholds.window``. ``confirmations`` (per
         host, from :func:`panpin.capture.confirm_hosts`) feed rules that require confirmation;
-        a candidate the capture did not see is ``not-seen``.
+        a candidate the capture did not see is ``not-seen``. ``from_syslog``: the evidence comes
+        from these forwarded syslog files (this firewall's lines, the location's scope) instead
+        of the device's log; the list is still read from the device, and the state history is
+        not touched (a later device scan would count the same entries twice).
         """
         return self._plan(
-            policy, since=since, until=until, incremental=False, capture=confirmations
+            policy,
+            since=since,
+            until=until,
+            incremental=False,
+            capture=confirmations,
+            from_syslog=from_syslog,
         )
 
     def _plan(
@@ -241,6 +250,7 @@ class Session:
         until: str | None,
         incremental: bool,
         capture: Mapping[str, HostConfirmation] | None = None,
+        from_syslog: Sequence[str] = (),
     ) -> Plan:
         info = self.info()
         current = self.exclusions()
@@ -254,6 +264,7 @@ class Session:
             incremental=incremental,
             state_path=self.state,
             current=current,
+            from_syslog=from_syslog,
         )
         confirmations: dict[str, str] | None = None
         if capture is not None:

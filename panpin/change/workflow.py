@@ -228,6 +228,7 @@ def scan_for_plan(
     incremental: bool,
     state_path: Path,
     current: Sequence[ExclusionEntry],
+    from_syslog: Sequence[str] = (),
 ) -> tuple[list[Candidate], dict[str, Any]]:
     """The candidates a plan decides on, and a summary of the scan for the plan document.
 
@@ -244,6 +245,11 @@ def scan_for_plan(
 
     signals = [*policy.signals.strong, *policy.signals.weak]
     window = policy.thresholds.window
+    if from_syslog:
+        return _syslog_for_plan(
+            from_syslog, device=device, info=info, policy=policy, since=since, until=until,
+            current=current,
+        )  # fmt: skip
     state = StateDB(state_path) if incremental else None
     result = scan_device(
         api,
@@ -284,3 +290,54 @@ def scan_for_plan(
         "out_of_scope": result.out_of_scope,
     }
     return candidates, doc
+
+
+def _syslog_for_plan(
+    paths: Sequence[str],
+    *,
+    device: DeviceSettings,
+    info: DeviceInfo,
+    policy: Policy,
+    since: str | None,
+    until: str | None,
+    current: Sequence[ExclusionEntry],
+) -> tuple[list[Candidate], dict[str, Any]]:
+    """:func:`scan_for_plan` over forwarded syslog files: only this firewall's lines (serial,
+    column 2) and the location's scope count; the state history is not read or written."""
+    from panpin.scan.evidence import with_coverage
+    from panpin.scan.files import scan_syslog
+
+    if info.kind == "panorama":
+        raise errors.InputError(
+            "plan --from-syslog decides for one firewall (its serial picks its lines); "
+            "point it at the firewall, not Panorama"
+        )
+    window = policy.thresholds.window
+    location = device.location
+    result = scan_syslog(
+        paths,
+        since=since or window.text,
+        until=until,
+        signals=[*policy.signals.strong, *policy.signals.weak],
+        max_logs=None,
+        serial=info.serial,
+        vsys=location.name if location.kind == "vsys" else None,
+    )
+    names = [e.name for e in current if e.exclude]
+    pinning = with_coverage(result.candidates, names)
+    others = with_coverage(result.not_pinning, names)
+    doc: dict[str, Any] = {
+        "query": result.query,
+        "logs_read": result.logs_read,
+        "since": result.since,
+        "until": until,
+        "incremental": False,
+        "window_start": None,
+        "candidates": [candidate_dict(c) for c in pinning],
+        "rejected": [{"value": r.value, "reason": r.reason} for r in result.rejected],
+        "not_pinning": [not_pinning_dict(c) for c in others],
+        "scope": f"{result.scope}; lines of firewall {info.serial}",
+        "out_of_scope": result.out_of_scope,
+        "from_syslog": list(paths),
+    }
+    return [*pinning, *others], doc

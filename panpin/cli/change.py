@@ -156,6 +156,14 @@ def _load_policy(path: str) -> Policy:
     metavar="CAPTURE",
     help="A pcap/pcapng capture: mark hosts whose pinning it confirms (see `panpin confirm`).",
 )
+@click.option(
+    "--from-syslog",
+    "from_syslog",
+    multiple=True,
+    metavar="FILE",
+    help="Take the evidence from forwarded DECRYPTION syslog lines (this firewall's, by serial) "
+    "instead of the device's log; the list is still read from the device. Repeatable.",
+)
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -166,6 +174,7 @@ def plan(
     fmt: str | None,
     detailed_exitcode: bool,
     capture_path: str | None,
+    from_syslog: tuple[str, ...],
 ) -> None:
     """Scan the Decryption log, decide by the policy and diff against the list.
 
@@ -179,7 +188,13 @@ def plan(
         capture = dict(confirm_hosts(capture_path))
     device = one_device(ctx)
     with _session(ctx, device) as session:
-        the_plan = session.plan(policy, since=since, until=until, confirmations=capture)
+        the_plan = session.plan(
+            policy,
+            since=since,
+            until=until,
+            confirmations=capture,
+            from_syslog=from_syslog,
+        )
     if out:
         Path(out).write_text(the_plan.dumps(), encoding="utf-8")
         message(f"plan {the_plan.change_id} written to {out}", quiet=global_options(ctx).quiet)

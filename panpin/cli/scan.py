@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -126,38 +125,6 @@ class _Progress:
             click.echo("", err=True)
 
 
-def _scan_csv(
-    path: str,
-    *,
-    since: str | None,
-    until: str | None,
-    signals: Sequence[str],
-    max_logs: int | None,
-) -> ScanResult:
-    """The evidence of a web-UI CSV export. Durations count back from THIS machine's clock."""
-    from panpin.scan.csvlog import read_csv
-    from panpin.scan.evidence import Aggregator, ScanResult
-    from panpin.scan.logs import build_query, parse_when, validate_signals
-
-    chosen = validate_signals(signals)
-    now = datetime.now()
-    start = parse_when(since, now=now, option="--since") if since else None
-    end = parse_when(until, now=now, option="--until") if until else None
-    aggregator = Aggregator(signals=chosen)
-    stats = read_csv(path, sink=aggregator.add, since=start, until=end, max_logs=max_logs)
-    return ScanResult(
-        # The query a device would have been asked; applied here to the file's rows.
-        query=build_query(chosen, since=start, until=end),
-        logs_read=stats.read,
-        candidates=aggregator.candidates(),
-        rejected=aggregator.rejected(),
-        not_pinning=aggregator.not_pinning(),
-        truncated=stats.truncated,
-        since=start,
-        until=end,
-    )
-
-
 @click.command()
 @click.option(
     "--since",
@@ -200,6 +167,14 @@ def _scan_csv(
     help="Read a Decryption log exported as CSV from the web UI instead of a device.",
 )
 @click.option(
+    "--from-syslog",
+    "from_syslog",
+    multiple=True,
+    metavar="FILE",
+    help="Read forwarded DECRYPTION syslog lines (BSD or RFC 5424 headers, or bare CSV; "
+    "gzip files too) instead of a device; repeatable.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
     default=None,
@@ -219,6 +194,7 @@ def scan(
     output: str | None,
     incremental: bool,
     from_csv: str | None,
+    from_syslog: tuple[str, ...],
     timeout: float | None,
 ) -> None:
     """Query the Decryption log for TLS failures that signal certificate pinning.
@@ -242,16 +218,26 @@ def scan(
     fmt = resolve_format(fmt, None if output in (None, "-") else _NotATerminal())
     progress = _Progress(sys.stderr.isatty() and not opts.quiet)
 
-    if from_csv is not None:
+    files = "--from-csv" if from_csv is not None else "--from-syslog" if from_syslog else None
+    if files is not None:
+        if from_csv is not None and from_syslog:
+            raise click.UsageError("--from-csv and --from-syslog cannot be used together")
         if incremental:
-            raise click.UsageError(
-                "--incremental reads a device; it cannot be used with --from-csv"
-            )
+            raise click.UsageError(f"--incremental reads a device; it cannot be used with {files}")
         if user_filter is not None:
             raise click.UsageError(
-                "--filter is a PAN-OS query for the device; it cannot be applied to --from-csv"
+                f"--filter is a PAN-OS query for the device; it cannot be applied to {files}"
             )
-        result = _scan_csv(from_csv, since=since, until=until, signals=chosen, max_logs=max_logs)
+    if from_csv is not None:
+        from panpin.scan.files import scan_csv
+
+        result = scan_csv(from_csv, since=since, until=until, signals=chosen, max_logs=max_logs)
+    elif from_syslog:
+        from panpin.scan.files import scan_syslog
+
+        result = scan_syslog(
+            list(from_syslog), since=since, until=until, signals=chosen, max_logs=max_logs
+        )
     else:
         result = _scan_live(
             ctx,

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from panpin.errors import InvalidHost
 from panpin.hosts import host_of_entry, normalize_host
 from panpin.scan import evidence
-from panpin.scan.clients import client_key
 from panpin.scan.causes import DEFAULT_PINNING_ALERTS, classify
+from panpin.scan.clients import client_key
 from panpin.scan.evidence import Aggregator, matches_signals
 
 SIGNALS = ("UnknownCA", "BadCertificate")

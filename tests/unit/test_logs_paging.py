@@ -310,3 +310,24 @@ def test_memory_does_not_grow_with_the_number_of_entries() -> None:
     small, large = peak(2000), peak(20000)
     # Ten times the entries; the dedupe window (two pages) and per-host sets stay the same size.
     assert large < small * 2 + 200_000, (small, large)
+
+
+def test_entries_with_none_of_the_known_fields_are_an_error_naming_what_they_hold() -> None:
+    # A renamed field (a new PAN-OS release, a proxy rewriting answers) must not read as "no
+    # pinning found": the page held entries, panpin knew none of their fields.
+    renamed = [
+        entry_xml(i)
+        .replace("<sni>", "<server_name>")
+        .replace("</sni>", "</server_name>")
+        .replace("<cn>", "<subject>")
+        .replace("</cn>", "</subject>")
+        .replace("<error>", "<error_message>")
+        .replace("</error>", "</error_message>")
+        for i in range(3)
+    ]
+    with pytest.raises(errors.UnknownLogFormat) as info:
+        _read(FakeLogApi(renamed))
+    text = str(info.value)
+    assert "none of the fields error, sni, cn" in text
+    assert "error_message" in text and "server_name" in text and "subject" in text
+    assert errors.UnknownLogFormat.exit_code == errors.EXIT_RUNTIME == 1
