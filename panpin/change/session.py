@@ -34,7 +34,7 @@ from panpin.change.results import ChangeResult
 from panpin.change.workflow import Applier, identify, policy_plan, rollback_plan, scan_for_plan
 from panpin.decide.policy import Policy
 from panpin.panos.device import DeviceInfo
-from panpin.panos.exclusions import ExclusionEntry, read_list
+from panpin.panos.exclusions import ExclusionEntry, read_list, read_predefined
 from panpin.panos.xmlapi import XmlApi
 from panpin.scan.evidence import ScanResult
 from panpin.settings import DeviceSettings, Overrides, Settings, resolve_device
@@ -275,6 +275,17 @@ class Session:
             scan_doc["confirmations"] = {
                 h: capture[h].to_dict() for h in sorted(confirmations) if h in capture
             }
+        # Hosts an enabled predefined exclusion already covers need no entry; the xpath of the
+        # predefined entries is unverified, so a failed read only says "not checked".
+        shipped = read_predefined(self.api, self.device.location)
+        scan_doc["predefined"] = {
+            "checked": shipped.checked,
+            "enabled": len(shipped.names or ()),
+            "disabled": list(shipped.disabled),
+            "note": shipped.note(),
+        }
+        if not shipped.checked:
+            self.say(shipped.note())
         plan, _ = policy_plan(
             device=self.device,
             info=info,
@@ -283,6 +294,7 @@ class Session:
             policy=policy,
             scan=scan_doc,
             confirmations=confirmations,
+            predefined=shipped.names or (),
         )
         return plan
 

@@ -66,6 +66,7 @@ def policy_plan(
     today: date | None = None,
     change_id: str | None = None,
     confirmations: dict[str, str] | None = None,
+    predefined: Sequence[str] = (),
 ) -> tuple[Plan, DecisionSet]:
     """Decide and build the plan (pure once the inputs are read). Returns (plan, decision set).
 
@@ -81,6 +82,7 @@ def policy_plan(
         today=today or date.today(),
         change_id=change_id,
         confirmations=confirmations,
+        predefined=predefined,
     )
     plan = build_plan(
         change_id=change_id,

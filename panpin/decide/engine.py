@@ -9,7 +9,8 @@ Each host gets exactly one decision; the first step that applies wins:
 2. ``block``: a matching ``block`` rule, wherever it stands in the rulebase, or a ``never_allow``
    domain. Checked before anything else so a protected host is always reported, even when an
    existing entry already excludes it (the reason says so).
-3. ``covered``: a live entry (exact or wildcard, ``exclude: yes``) already matches: nothing to do.
+3. ``covered``: a live entry (exact or wildcard, ``exclude: yes``) already matches, or an enabled
+   predefined exclusion does (where the device showed them): nothing to do.
 4. ``review``: a live entry matching the host is disabled (``exclude: no``); someone chose that.
 5. the causes of the host's entries (:mod:`panpin.scan.causes`): a wildcard certificate CN
    logged without SNI is ``review`` (the server's name is unknown; never a wildcard add); any
@@ -309,14 +310,21 @@ class _View:
 
     expired: tuple[ExclusionEntry, ...]
     live: tuple[ExclusionEntry, ...]
+    predefined: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, entries: Iterable[ExclusionEntry], today: date) -> _View:
+    def of(
+        cls, entries: Iterable[ExclusionEntry], today: date, predefined: Iterable[str] = ()
+    ) -> _View:
         ordered = sorted(entries, key=lambda e: (e.name.lower(), e.description, e.exclude))
         return cls(
             expired=tuple(e for e in ordered if _is_expired(e, today)),
             live=tuple(e for e in ordered if not _is_expired(e, today)),
+            predefined=tuple(sorted(predefined)),
         )
+
+    def predefined_covering(self, host: str) -> str | None:
+        return covering_entry(host, self.predefined) if self.predefined else None
 
     def covering(self, host: str) -> ExclusionEntry | None:
         name = covering_entry(host, [e.name for e in self.live if e.exclude])
@@ -336,8 +344,12 @@ def decide(
     today: date,
     change_id: str,
     confirmations: Mapping[str, str] | None = None,
+    predefined: Iterable[str] = (),
 ) -> DecisionSet:
     """Decide every candidate host and the entry changes that follow; pure, touches nothing.
+
+    ``predefined`` names the enabled predefined exclusions where the device showed them: a host
+    one covers is ``covered`` by it (step 3).
 
     ``current_entries`` is the exclusion list as it is now at the location; ``today`` dates the
     expiry of added entries and finds expired ones; ``change_id`` goes into every added marker.
@@ -349,7 +361,7 @@ def decide(
     if not CHANGE_ID_RE.match(change_id):
         # It is written into every marker, which is split on spaces: a caller bug, not input.
         raise ValueError(f"malformed change id {change_id!r}")
-    view = _View.of(current_entries, today)
+    view = _View.of(current_entries, today, predefined)
     confirmed = _confirmations(confirmations)
     decisions: list[Decision] = []
     evidence: dict[str, _Evidence] = {}
@@ -534,6 +546,7 @@ def _judge(
         return Decision(host, action, name, reason, None, covered_by, count.counted, clients)
 
     cover = view.covering(host)
+    shipped = view.predefined_covering(host)
     if rule is not None and rule.action == "block":
         reason = f"rule {rule.name!r} blocks this host; panpin never excludes it"
         if cover is not None:
@@ -551,6 +564,12 @@ def _judge(
     if cover is not None:
         reason = f"already excluded by existing entry {cover.name!r} (owned by {cover.owner})"
         return decision("covered", reason + would, cover.name, by_rule=False)
+    if shipped is not None:
+        reason = (
+            f"already excluded by the predefined exclusion {shipped!r} (shipped with content "
+            "updates and enabled at this location)"
+        )
+        return decision("covered", reason + would, shipped, by_rule=False)
     off = view.disabled_matching(host)
     if off is not None:
         return decision(

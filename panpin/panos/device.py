@@ -160,3 +160,40 @@ def ha_state(api: XmlApi) -> HaState:
     """Reads the device's HA state."""
     response = api.op("<show><high-availability><state></state></high-availability></show>")
     return parse_ha_state(response.root)
+
+
+_PANORAMA_DEVICE = "/config/devices/entry[@name='localhost.localdomain']"
+
+
+def template_serials(api: XmlApi, kind: str, name: str) -> tuple[str, ...]:
+    """The serials of the firewalls a Panorama template or template stack serves.
+
+    A stack lists its devices (``template-stack/entry/devices/entry/@name``); a template serves
+    the devices of every stack that holds it, and, on releases that still assign devices to a
+    template directly, its own ``devices`` list. Reads the running config; a location that does
+    not exist serves no device (empty).
+    """
+    from panpin import errors
+
+    serials: set[str] = set()
+
+    def read(xpath: str) -> etree._Element | None:
+        try:
+            response = api.config("show", xpath)
+        except errors.NotPresent:
+            return None
+        return None if response.not_present else response.result
+
+    stacks = read(f"{_PANORAMA_DEVICE}/template-stack")
+    for stack in stacks.iterfind(".//template-stack/entry") if stacks is not None else ():
+        members = {(m.text or "").strip() for m in stack.iterfind("templates/member")}
+        if (kind == "template-stack" and stack.get("name") == name) or (
+            kind == "template" and name in members
+        ):
+            serials.update(d.get("name", "") for d in stack.iterfind("devices/entry"))
+    if kind == "template":
+        # Only the constant prefix and a validated location name are formatted in.
+        own = read(f"{_PANORAMA_DEVICE}/template/entry[@name='{name}']/devices")
+        for d in own.iterfind(".//devices/entry") if own is not None else ():
+            serials.add(d.get("name", ""))
+    return tuple(sorted(s for s in serials if s))

@@ -79,3 +79,67 @@ def read_list(api: XmlApi, location: Location, *, candidate: bool = False) -> li
     if container is None:
         return []
     return parse_list(container)
+
+
+# Where predefined content lives in the running config. UNVERIFIED for decryption exclusions: no
+# public source shows the xpath that lists them (docs/causes.md), so the read is tolerant: any
+# answer other than a list is "not checked", never "none".
+PREDEFINED_XPATH = "/config/predefined/ssl-exclude-cert"
+
+
+@dataclass(frozen=True)
+class Predefined:
+    """The predefined exclusions (shipped with content updates, shared, enabled by default).
+
+    ``names`` are the enabled ones when the device showed them, else ``None`` (not checked);
+    ``disabled`` are those the location's config turns off
+    (``ssl-decrypt/disabled-ssl-exclude-cert-from-predefined``).
+    """
+
+    names: tuple[str, ...] | None
+    disabled: tuple[str, ...] = ()
+
+    @property
+    def checked(self) -> bool:
+        return self.names is not None
+
+    def note(self) -> str:
+        if self.names is None:
+            return "predefined exclusions not checked (the device did not show them)"
+        return f"{len(self.names)} enabled predefined exclusion(s) checked" + (
+            f"; {len(self.disabled)} disabled at this location" if self.disabled else ""
+        )
+
+
+def read_predefined(api: XmlApi, location: Location) -> Predefined:
+    """Read the disabled-predefined list of ``location`` and try the predefined entries.
+
+    Reads the running config only. A failed or empty read of the predefined entries gives
+    ``names=None``; the caller says "not checked".
+    """
+    from panpin import errors
+    from panpin.panos import panosxml
+
+    base = panosxml.list_xpath(location)
+    disabled_xpath = base[: base.rindex("/")] + "/disabled-ssl-exclude-cert-from-predefined"
+    disabled: list[str] = []
+    try:
+        response = api.config("show", disabled_xpath)
+        if not response.not_present and response.result is not None:
+            disabled = [
+                (m.text or "").strip() for m in response.result.iterfind(".//member") if m.text
+            ]
+    except errors.NotPresent:
+        pass
+    names: tuple[str, ...] | None = None
+    try:
+        response = api.config("show", PREDEFINED_XPATH)
+        container = None if response.result is None else response.result.find(".//ssl-exclude-cert")
+        if not response.not_present and container is not None:
+            off = {d.lower() for d in disabled}
+            names = tuple(
+                e.name for e in parse_list(container) if e.exclude and e.name.lower() not in off
+            )
+    except errors.ApiError:
+        names = None
+    return Predefined(names, tuple(disabled))

@@ -360,7 +360,33 @@ def firewall_skeleton(scenario: Scenario) -> etree._Element:
     net = _sub(entry, "network")
     _sub(net, "interface")
     _vsys_block(entry, dev.vsys, scenario.exclusions)
+    _predefined(root, scenario)
     return root
+
+
+def _predefined(root: etree._Element, scenario: Scenario) -> None:
+    """Predefined exclusions and the per-location lists that disable some, when asked for."""
+    if scenario.predefined_exclusions:
+        lst = _sub(_sub(root, "predefined"), "ssl-exclude-cert")
+        for x in scenario.predefined_exclusions:
+            entry = _sub(lst, "entry", x.name)
+            if x.description is not None:
+                _sub(entry, "description", text=x.description)
+            _sub(entry, "exclude", text="yes" if x.exclude else "no")
+    for where, names in scenario.disabled_predefined.items():
+        if where == "shared":
+            holder = root.find("shared/ssl-decrypt")
+        elif where.startswith("vsys:"):
+            holder = root.find(
+                f"devices/entry/vsys/entry[@name='{where[5:]}']/ssl-decrypt"  # scenario text
+            )
+        else:
+            raise ValueError(f"disabled_predefined: unsupported location {where!r}")
+        if holder is None:
+            raise ValueError(f"disabled_predefined: no ssl-decrypt at {where!r}")
+        off = _sub(holder, "disabled-ssl-exclude-cert-from-predefined")
+        for name in names:
+            _sub(off, "member", text=name)
 
 
 def _config_version(sw_version: str) -> str:

@@ -246,13 +246,15 @@ class ExpectedHost:
 
 
 def expected_counts(
-    spec: LogSpec, signals: Iterable[str] = ("UnknownCA", "BadCertificate")
+    spec: LogSpec,
+    signals: Iterable[str] = ("UnknownCA", "BadCertificate"),
+    pinning_only: bool = True,
 ) -> dict[str, dict[str, int]]:
     """Hits per host and alert straight from a scenario's log spec (no generation involved)."""
     wanted = set(signals)
     out: dict[str, dict[str, int]] = {}
     for p in spec.pinned:
-        if not spec_is_pinning(p):
+        if pinning_only and not spec_is_pinning(p):
             continue
         errs = {a: n for a, n in p.alerts.items() if a in wanted and n > 0}
         if errs:
@@ -939,11 +941,14 @@ class LogStore:
         since: str | None = None,
         until: str | None = None,
         kinds: Iterable[EntryKind] = ("pinned", "appended"),
+        pinning_only: bool = True,
     ) -> dict[str, ExpectedHost]:
         """Per logical host: hits, clients, alerts, apps, first/last seen and devices.
 
         Counts entries whose alert is in ``signals`` and whose receive time is within
         ``[since, until]``; hostile entries are reported by :meth:`expected_hostile` instead.
+        ``pinning_only`` leaves out the entries written as another cause (a scan reports them
+        under ``not_pinning``); ``False`` counts every entry the signal query matches.
         """
         self.ensure()
         wanted, kind_set = set(signals), set(kinds)
@@ -954,7 +959,7 @@ class LogStore:
             meta = self.meta[self._prof[i]]
             if meta.kind not in kind_set or meta.alert is None or meta.alert not in wanted:
                 continue
-            if not meta.pinning:
+            if pinning_only and not meta.pinning:
                 continue
             t = self._times[i]
             if (lo is not None and t < lo) or (hi is not None and t > hi):

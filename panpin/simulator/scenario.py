@@ -283,6 +283,12 @@ class Scenario:
     locks: tuple[LockSpec, ...] = ()
     logs: LogSpec = field(default_factory=LogSpec)
     faults: tuple[FaultSpec, ...] = ()
+    # Predefined decryption exclusions, served under /config/predefined/ssl-exclude-cert only when
+    # a scenario lists them (that xpath is unverified on real devices: docs/causes.md).
+    predefined_exclusions: tuple[ExclusionSpec, ...] = ()
+    # location -> names of predefined exclusions turned off there
+    # (ssl-decrypt/disabled-ssl-exclude-cert-from-predefined/member).
+    disabled_predefined: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # --- generic strict conversion ---------------------------------------------------------------

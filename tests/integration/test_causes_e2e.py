@@ -250,3 +250,77 @@ def _tables_with_rows(path: Path) -> set[str]:
     with sqlite3.connect(path) as db:
         names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         return {n for n in names if db.execute(f"SELECT count(*) FROM {n}").fetchone()[0]}  # noqa: S608
+
+
+def test_a_template_counts_only_the_firewalls_it_serves(tmp_path: Path, run_cli: RunCli) -> None:
+    sim = Simulator(scenario=load_scenario("panorama"), workdir=tmp_path / "sim")
+    sim.start()
+    try:
+        dc = "007951000333333"  # dc-fw-01, the only firewall of stack dc-stack (template dc)
+        result = run_cli(
+            *device_args(sim), "--location", "template:dc", "scan", "--since", "30d",
+            "--format", "json", env={"PANPIN_API_KEY": sim.api_key},
+        )  # fmt: skip
+        assert result.code == 0, result.err
+        doc = json.loads(result.out)
+        assert doc["scope"] == f"firewalls {dc}"
+        # The simulator's own store: entries of that firewall naming a signal, per SNI.
+        wanted: dict[str, int] = {}
+        others = 0
+        for entry in sim.logs.entries():
+            if "UnknownCA" not in entry["error"] and "BadCertificate" not in entry["error"]:
+                continue
+            if entry["serial"] != dc:
+                others += 1
+                continue
+            wanted[entry["sni"]] = wanted.get(entry["sni"], 0) + 1
+        assert {c["host"]: c["hits"] for c in doc["candidates"]} == wanted
+        assert all(c["devices"] == [dc] for c in doc["candidates"])
+        assert doc["out_of_scope"] == others > 0
+    finally:
+        sim.stop()
+
+
+def test_hosts_an_enabled_predefined_exclusion_covers_need_no_entry(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    from importlib import resources
+
+    import yaml
+
+    from panpin.simulator import scenario_from_dict
+
+    data = yaml.safe_load(
+        (resources.files("panpin.simulator") / "scenarios" / "demo.yaml").read_text()
+    )
+    data["predefined_exclusions"] = [
+        {"name": "sync.vendor.example", "description": "vendor content"},
+        {"name": "push.vendor.example"},
+    ]
+    data["disabled_predefined"] = {"shared": ["push.vendor.example"]}
+    policy = tmp_path / "allow-all.yaml"
+    policy.write_text(ALLOW_ALL)
+    for scenario, checked in ((scenario_from_dict(data), True), (load_scenario("demo"), False)):
+        sim = Simulator(scenario=scenario, workdir=tmp_path / f"sim-{checked}")
+        sim.start()
+        try:
+            result = run_cli(
+                *device_args(sim), "plan", "--policy", str(policy), *WINDOW[:2],
+                "--format", "json", env={"PANPIN_API_KEY": sim.api_key},
+            )  # fmt: skip
+            assert result.code == 0, result.err
+            doc = json.loads(result.out)
+            decisions = {d["host"]: d for d in doc["decisions"]}
+            assert doc["scan"]["predefined"]["checked"] is checked
+            if checked:
+                sync = decisions["sync.vendor.example"]
+                assert (sync["action"], sync["covered_by"]) == ("covered", "sync.vendor.example")
+                assert "predefined exclusion" in sync["reason"]
+                # Disabled at this location: it covers nothing, the host is decided as usual.
+                assert decisions["push.vendor.example"]["action"] == "allow"
+                assert doc["scan"]["predefined"]["disabled"] == ["push.vendor.example"]
+            else:
+                assert decisions["sync.vendor.example"]["action"] == "allow"
+                assert "predefined exclusions not checked" in result.err
+        finally:
+            sim.stop()

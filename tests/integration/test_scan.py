@@ -186,9 +186,10 @@ def test_demo_candidates_are_exactly_the_pinned_hosts(demo_sim: Simulator) -> No
     assert_matches_store(demo_sim, result)
     # And independently of generation, straight from the scenario's spec.
     assert {c.host: c.errors for c in result.candidates} == expected_counts(demo_sim.scenario.logs)
-    assert result.logs_read == sum(c.hits for c in result.candidates) + sum(
-        r.count for r in result.rejected
-    )
+    # Every entry read is counted once: under a cause of its host, or as a rejected value.
+    assert result.logs_read == sum(
+        sum(c.causes.values()) for c in (*result.candidates, *result.not_pinning)
+    ) + sum(r.count for r in result.rejected)
     hits = [c.hits for c in result.candidates]
     assert hits == sorted(hits, reverse=True)
     # Log jobs as the reference says: decryption, 5000 per job, oldest first.
@@ -278,8 +279,9 @@ def test_incremental_runs_read_only_new_entries(
         return doc
 
     first = run()
-    truth = demo_sim.logs.expected(since=first["since"])
-    assert first["logs_read"] == sum(h.hits for h in truth.values()) + 3  # + 3 hostile entries
+    # Every entry the query matches, pinning or not, + 3 hostile entries.
+    truth = demo_sim.logs.expected(since=first["since"], pinning_only=False)
+    assert first["logs_read"] == sum(h.hits for h in truth.values()) + 3
     assert run()["logs_read"] == 0  # nothing new; the boundary second is not read twice
 
     demo_sim.logs.append("new.pinned.example", count=5, clients=("10.20.250.1", "10.20.250.2"))
@@ -423,7 +425,8 @@ def test_transient_faults_while_polling_do_not_change_the_counts(demo_sim: Simul
 
 def test_panorama_fin_before_progress_100_is_waited_out(panorama_sim: Simulator) -> None:
     assert panorama_sim.options.panorama_partial_fin
-    result = scan(panorama_sim, location="template:branch")
+    # No location: every firewall's entries count (a template counts only its firewalls').
+    result = scan(panorama_sim, location=None)
     assert_matches_store(panorama_sim, result)  # all entries, not the half a partial FIN holds
     for actions in log_jobs(panorama_sim).values():
         # ACT, then FIN with progress < 100 (discarded), then the complete FIN.
@@ -442,11 +445,10 @@ def test_panorama_via_cli_reports_devices_per_host(
     assert result.code == 0, result.err
     doc = json.loads(result.out)
     by_host = {c["host"]: c for c in doc["candidates"]}
-    assert by_host["sync.vendor.example"]["devices"] == [
-        "007951000111111",
-        "007951000222222",
-        "007951000333333",
-    ]
+    # Only the firewalls template branch serves (its stack's devices) count for its list.
+    assert doc["scope"] == "firewalls 007951000111111, 007951000222222"
+    assert by_host["sync.vendor.example"]["devices"] == ["007951000111111", "007951000222222"]
+    assert "api1.partner.example" not in by_host  # seen on dc-fw-01 only
 
 
 # --- hostile hosts -------------------------------------------------------------------------------
@@ -548,7 +550,7 @@ def test_table_markdown_csv_and_output_file(
     lines = table.out.splitlines()
     assert lines[0].split()[:3] == ["HOST", "HITS", "CLIENTS"]
     assert lines[1].split()[:3] == ["app.vendor.example", "46", "12"]
-    assert "read 104 log entries" in table.err
+    assert "read 164 log entries" in table.err
     markdown = cli("scan", "--since", "30d", "--format", "markdown")
     assert markdown.out.startswith("| host | hits | clients |")
     csv_out = cli("scan", "--since", "30d", "--format", "csv")
@@ -556,7 +558,7 @@ def test_table_markdown_csv_and_output_file(
     target = tmp_path / "out.json"
     written = cli("scan", "--since", "30d", "--output", str(target))
     assert written.code == 0 and written.out == ""
-    assert json.loads(target.read_text())["logs_read"] == 104
+    assert json.loads(target.read_text())["logs_read"] == 164
 
 
 def test_max_logs_truncates_and_says_so(demo_sim: Simulator, cli_for: SimCli) -> None:
@@ -595,5 +597,5 @@ def test_progress_counter_on_a_terminal_goes_to_stderr_only(
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     result = cli_for(sim)("scan", "--since", "30d", "--format", "json")
     assert result.code == 0, result.err
-    assert "\rpanpin: 104 log entries read" in result.err
-    assert json.loads(result.out)["logs_read"] == 104  # stdout stays one clean JSON object
+    assert "\rpanpin: 164 log entries read" in result.err
+    assert json.loads(result.out)["logs_read"] == 164  # stdout stays one clean JSON object
