@@ -633,15 +633,20 @@ def scan_device(
     if start is not None and end is not None and start > end:
         raise errors.InputError(f"--since {start} is after --until {end}")
 
-    if scope_serials is None and info.kind == "panorama" and location is not None:
-        if location.on_panorama and location.name:
-            from panpin.panos.device import template_serials
+    if (
+        scope_serials is None
+        and info.kind == "panorama"
+        and location is not None
+        and location.on_panorama
+        and location.name
+    ):
+        from panpin.panos.device import template_serials
 
-            # Panorama's store holds every managed firewall's entries; a template's list
-            # serves only some of them.
-            scope_serials = template_serials(api, location.kind, location.name)
-            if not scope_serials:
-                log.warning("%s serves no firewall: no entry counts for its list", location)
+        # Panorama's store holds every managed firewall's entries; a template's list serves
+        # only some of them.
+        scope_serials = template_serials(api, location.kind, location.name)
+        if not scope_serials:
+            log.warning("%s serves no firewall: no entry counts for its list", location)
     key = device_key or info.serial or api.conn.host
     where = str(location) if location is not None else "shared"
     known: frozenset[str] = frozenset()
