@@ -29,6 +29,7 @@ TABLE_COLUMNS = (
 )
 # The CSV keeps the table's columns first (scripts read them by position) and adds the causes.
 CSV_COLUMNS = (*TABLE_COLUMNS, "causes", "remedy", "issuer_urls")
+NOT_PINNING_COLUMNS = ("host", "cause", "entries", "causes", "last_seen", "remedy")
 
 
 def result_dict(result: ScanResult) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def result_dict(result: ScanResult) -> dict[str, Any]:
 
 
 def render_result(result: ScanResult, fmt: str) -> str:
-    from panpin.scan.evidence import candidate_dict
+    from panpin.scan.evidence import candidate_dict, not_pinning_dict
 
     if fmt == "json":
         return json.dumps(result_dict(result), indent=2) + "\n"
@@ -63,7 +64,16 @@ def render_result(result: ScanResult, fmt: str) -> str:
             row["causes"] = ";".join(f"{k}={v}" for k, v in row["causes"].items())
             row["issuer_urls"] = " ".join(row["issuer_urls"])
         return render_rows(rows, CSV_COLUMNS, fmt)
-    return render_rows(rows, TABLE_COLUMNS, fmt)
+    text = render_rows(rows, TABLE_COLUMNS, fmt)
+    if result.not_pinning:
+        # A person reading the table sees the hosts that failed for another reason, and why.
+        others = [not_pinning_dict(c) for c in result.not_pinning]
+        for row in others:
+            row["causes"] = ", ".join(f"{k}={v}" for k, v in row["causes"].items())
+        text += "\nNot pinning (never planned as exclusions):\n" + render_rows(
+            others, NOT_PINNING_COLUMNS, fmt
+        )
+    return text
 
 
 def _summary(result: ScanResult, quiet: bool) -> None:

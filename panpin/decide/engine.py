@@ -787,7 +787,8 @@ def _allow_reason(
         reason += f"; the entry is recorded under {who}"
     if entry.name.lower() in renewed:
         reason += "; renews the expired panpin entry of that name"
-    return reason
+    # The reviewer must see what the entry really exempts, not only its name.
+    return f"{reason}; reach on the device: {entry_reach(entry.name)}"
 
 
 def _member_decision(
