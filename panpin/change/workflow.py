@@ -24,7 +24,13 @@ from panpin.panos.device import DeviceInfo, system_info
 from panpin.panos.exclusions import ExclusionEntry, read_list
 from panpin.panos.marker import new_change_id
 from panpin.panos.xmlapi import XmlApi
-from panpin.scan.evidence import Candidate, candidate_dict, not_pinning_dict, split_pinning
+from panpin.scan.evidence import (
+    Candidate,
+    ScanResult,
+    candidate_dict,
+    not_pinning_dict,
+    split_pinning,
+)
 from panpin.settings import DeviceSettings
 
 
@@ -278,19 +284,15 @@ def scan_for_plan(
     # decide sees every host: those without pinning evidence get a not-pinning decision that says
     # why, so a reviewer of the plan sees them too.
     candidates = [*pinning, *others]
-    doc: dict[str, Any] = {
-        "query": result.query,
-        "logs_read": result.logs_read,
-        "since": since or window.text,
-        "until": until,
-        "incremental": incremental,
-        "window_start": window_start,
-        "candidates": [candidate_dict(c) for c in pinning],
-        "rejected": [{"value": r.value, "reason": r.reason} for r in result.rejected],
-        "not_pinning": [not_pinning_dict(c) for c in others],
-        "scope": result.scope,
-        "out_of_scope": result.out_of_scope,
-    }
+    doc = _scan_doc(
+        result,
+        pinning,
+        others,
+        since=since or window.text,
+        until=until,
+        incremental=incremental,
+        window_start=window_start,
+    )
     return candidates, doc
 
 
@@ -328,18 +330,42 @@ def _syslog_for_plan(
     names = [e.name for e in current if e.exclude]
     pinning = with_coverage(result.candidates, names)
     others = with_coverage(result.not_pinning, names)
-    doc: dict[str, Any] = {
+    doc = _scan_doc(
+        result,
+        pinning,
+        others,
+        since=result.since,
+        until=until,
+        incremental=False,
+        window_start=None,
+        scope=f"{result.scope}; lines of firewall {info.serial}",
+    )
+    doc["from_syslog"] = list(paths)
+    return [*pinning, *others], doc
+
+
+def _scan_doc(
+    result: ScanResult,
+    pinning: Sequence[Candidate],
+    others: Sequence[Candidate],
+    *,
+    since: str | None,
+    until: str | None,
+    incremental: bool,
+    window_start: str | None,
+    scope: str | None = None,
+) -> dict[str, Any]:
+    """The plan document's ``scan`` summary."""
+    return {
         "query": result.query,
         "logs_read": result.logs_read,
-        "since": result.since,
+        "since": since,
         "until": until,
-        "incremental": False,
-        "window_start": None,
+        "incremental": incremental,
+        "window_start": window_start,
         "candidates": [candidate_dict(c) for c in pinning],
         "rejected": [{"value": r.value, "reason": r.reason} for r in result.rejected],
         "not_pinning": [not_pinning_dict(c) for c in others],
-        "scope": f"{result.scope}; lines of firewall {info.serial}",
+        "scope": scope or result.scope,
         "out_of_scope": result.out_of_scope,
-        "from_syslog": list(paths),
     }
-    return [*pinning, *others], doc

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from panpin.errors import InputError
-from panpin.scan.logs import format_time, parse_stamp
+from panpin.scan.logs import file_time
 
 # entry field -> header names it may have (display names from the Decryption Log Fields doc, then
 # the variable names; compared after _norm()).
@@ -119,15 +119,9 @@ def read_csv(
                     field: row[index] if index < len(row) else ""
                     for field, index in columns.items()
                 }
-                when = entry.get("receive_time", "").strip()
+                when = file_time(entry.get("receive_time", ""), f"{path}:{reader.line_num}")
                 if when:
-                    stamp = parse_stamp(when)
-                    if stamp is None:
-                        raise InputError(
-                            f"{path}:{reader.line_num}: Receive Time {when[:40]!r} is not a "
-                            "time (expected YYYY/MM/DD HH:MM:SS)"
-                        )
-                    entry["receive_time"] = when = format_time(stamp)
+                    entry["receive_time"] = when
                 if (since and when and when < since) or (until and when and when > until):
                     continue
                 if max_logs is not None and stats.read >= max_logs:

@@ -26,8 +26,8 @@ def _window(since: str | None, until: str | None) -> tuple[str | None, str | Non
 
 def _result(
     aggregator: Aggregator,
+    signals: Sequence[str],
     *,
-    query: str,
     logs_read: int,
     truncated: bool,
     since: str | None,
@@ -35,7 +35,7 @@ def _result(
 ) -> ScanResult:
     return ScanResult(
         # The query a device would have been asked; applied here to the file's rows.
-        query=query,
+        query=build_query(signals, since=since, until=until),
         logs_read=logs_read,
         candidates=aggregator.candidates(),
         rejected=aggregator.rejected(),
@@ -64,12 +64,7 @@ def scan_csv(
     aggregator = Aggregator(signals=chosen)
     stats = read_csv(path, sink=aggregator.add, since=start, until=end, max_logs=max_logs)
     return _result(
-        aggregator,
-        query=build_query(chosen, since=start, until=end),
-        logs_read=stats.read,
-        truncated=stats.truncated,
-        since=start,
-        until=end,
+        aggregator, chosen, logs_read=stats.read, truncated=stats.truncated, since=start, until=end
     )
 
 
@@ -116,10 +111,5 @@ def scan_syslog(
             ", ".join(paths),
         )
     return _result(
-        aggregator,
-        query=build_query(chosen, since=start, until=end),
-        logs_read=stats.read,
-        truncated=stats.truncated,
-        since=start,
-        until=end,
+        aggregator, chosen, logs_read=stats.read, truncated=stats.truncated, since=start, until=end
     )

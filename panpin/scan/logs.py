@@ -216,6 +216,22 @@ def format_time(value: datetime) -> str:
     return value.strftime(TIME_FORMAT)
 
 
+def file_time(text: str, where: str) -> str:
+    """A receive time read from a file, as ``YYYY/MM/DD HH:MM:SS``; ``where`` is ``file:line``.
+
+    ``""`` stays ``""`` (unknown); anything else that is no time is an :class:`InputError`.
+    """
+    when = text.strip()
+    if not when:
+        return ""
+    stamp = parse_stamp(when)
+    if stamp is None:
+        raise errors.InputError(
+            f"{where}: receive time {when[:40]!r} is not a time (expected YYYY/MM/DD HH:MM:SS)"
+        )
+    return format_time(stamp)
+
+
 def check_when(text: str, option: str = "--since") -> str:
     """Refuse a malformed ``--since``/``--until`` before anything talks to the device."""
     if parse_duration(text) is None and parse_stamp(text) is None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from panpin.errors import InputError
-from panpin.scan.logs import format_time, parse_stamp
+from panpin.scan.logs import file_time
 
 # entry field -> column (docs/causes.md: the 11.1+ Decryption log format, checked against the
 # Elastic PA-220 line).
@@ -142,14 +142,7 @@ def read_syslog(
             if serial is not None and entry["serial"].strip() != serial:
                 stats.other_serials += 1
                 continue
-            when = entry["receive_time"].strip()
-            stamp = parse_stamp(when)
-            if stamp is None:
-                raise InputError(
-                    f"{path}:{number}: receive time {when[:40]!r} is not a time "
-                    "(expected YYYY/MM/DD HH:MM:SS)"
-                )
-            entry["receive_time"] = when = format_time(stamp)
+            entry["receive_time"] = when = file_time(entry["receive_time"], f"{path}:{number}")
             entry["logid"] = f"{path.name}:{number}"
             if (since and when < since) or (until and when > until):
                 continue

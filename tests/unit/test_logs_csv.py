@@ -61,7 +61,7 @@ def test_window_and_cap_apply_to_rows() -> None:
     [
         ("missing-error.csv", r"missing-error\.csv: no Error column"),
         ("missing-host.csv", r"missing-host\.csv: no Server Name Indication \(SNI\) or Subject"),
-        ("bad-time.csv", r"bad-time\.csv:3: Receive Time 'yesterday noon'"),
+        ("bad-time.csv", r"bad-time\.csv:3: receive time 'yesterday noon'"),
         ("does-not-exist.csv", r"does-not-exist\.csv"),
     ],
 )
