@@ -29,6 +29,17 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _LOCATION_KINDS = ("shared", "vsys", "template", "template-stack")
 
 
+def check_readable_file(path: str, what: str) -> None:
+    """A file the user named must exist, be a file, and be readable: else one clear line."""
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise SettingsError(f"{what} {path}: no such file")
+    if target.is_dir():
+        raise SettingsError(f"{what} {path}: is a folder, not a file")
+    if not os.access(target, os.R_OK):
+        raise SettingsError(f"{what} {path}: not readable (permissions)")
+
+
 @dataclass(frozen=True)
 class Location:
     """Where the exclusion list lives: ``shared``, ``vsys:NAME``, ``template:NAME``, ``template-stack:NAME``."""
@@ -491,6 +502,9 @@ def resolve_device(
     resolved = replace(base, **changes)
     if resolved.insecure and resolved.fingerprint:
         raise SettingsError("--insecure and --fingerprint contradict each other; choose one")
+    if resolved.ca_file:
+        # Checked here, before any request: requests would raise a bare OSError later.
+        check_readable_file(resolved.ca_file, "--ca-file" if overrides.ca_file else "ca_file")
     key: str | None = environ.get("PANPIN_API_KEY")
     if not key and resolved.api_key_file:
         key = read_key_file(resolved.api_key_file)

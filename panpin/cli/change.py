@@ -13,7 +13,14 @@ import click
 
 from panpin import errors
 from panpin.cli.common import fleet, global_options, one_device, settings
-from panpin.cli.output import emit, format_option, message, render_rows, resolve_format
+from panpin.cli.output import (
+    check_output_path,
+    emit,
+    format_option,
+    message,
+    render_rows,
+    resolve_format,
+)
 
 if TYPE_CHECKING:
     from panpin.capture import HostConfirmation
@@ -181,6 +188,7 @@ def plan(
     Writes nothing to the device. The plan (with --out) is what `panpin apply` will do, exactly.
     """
     policy = _load_policy(policy_path)
+    check_output_path(out, "--out")
     capture: dict[str, HostConfirmation] | None = None
     if capture_path:
         from panpin.capture import confirm_hosts
@@ -196,7 +204,10 @@ def plan(
             from_syslog=from_syslog,
         )
     if out:
-        Path(out).write_text(the_plan.dumps(), encoding="utf-8")
+        try:
+            Path(out).write_text(the_plan.dumps(), encoding="utf-8")
+        except OSError as exc:
+            raise errors.InputError(f"--out {out}: {exc.strerror or exc}") from None
         message(f"plan {the_plan.change_id} written to {out}", quiet=global_options(ctx).quiet)
     emit(render_plan(the_plan, resolve_format(fmt)))
     if detailed_exitcode and the_plan.has_changes:
@@ -267,6 +278,7 @@ def run(
 
     started = time.time()
     policy = _load_policy(policy_path)
+    check_output_path(metrics_path, "--metrics")
     sessions = [_session(ctx, d) for d in fleet(ctx)]
     try:
         results = run_fleet(sessions, policy, since=since, dry_run=dry_run)
@@ -354,8 +366,16 @@ def history(ctx: click.Context, fmt: str | None) -> None:
     """The change journal: change id, when, who, device, location, adds, removes, job, result."""
     from panpin.change.journal import ChangeJournal
 
-    journal = ChangeJournal(settings(ctx).state)
+    state = settings(ctx).state
     opts = global_options(ctx)
+    if not Path(state).exists():
+        # Reading must not create a database (a typo in --state would look like "no changes").
+        click.echo(
+            f"panpin: warning: no state database at {state}: nothing recorded there", err=True
+        )
+        emit(render_rows([], HISTORY_COLUMNS, resolve_format(fmt)))
+        return
+    journal = ChangeJournal(state)
     device = opts.device[0] if len(opts.device) == 1 else None
     rows = [r.as_dict() for r in journal.records(device)]
     emit(render_rows(rows, HISTORY_COLUMNS, resolve_format(fmt)))

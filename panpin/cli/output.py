@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
+from panpin import errors
+
 FORMATS = ("table", "json", "csv", "markdown")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,6 +78,29 @@ def render_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str
         "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     return "\n".join([header.rstrip(), *body]) + "\n"
+
+
+def check_output_path(path: str | None, option: str) -> None:
+    """Refuse an output path that cannot be written, before anything asks the device.
+
+    One ``panpin: error:`` line (exit 2) naming the option and the path: a folder, a missing
+    parent folder, or a parent folder this user cannot write into.
+    """
+    if not path or path == "-":
+        return
+    import os
+    from pathlib import Path
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise errors.InputError(f"{option} {path}: is a folder; name a file in it")
+    parent = target.parent
+    if not parent.is_dir():
+        raise errors.InputError(f"{option} {path}: folder {parent} does not exist")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise errors.InputError(f"{option} {path}: not writable (permissions)")
+    if not target.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise errors.InputError(f"{option} {path}: cannot create files in {parent} (permissions)")
 
 
 def emit(text: str, output: str | None = None) -> None:

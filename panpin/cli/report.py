@@ -10,7 +10,7 @@ import click
 
 from panpin.change.plan import load_plan
 from panpin.cli.common import global_options
-from panpin.cli.output import message
+from panpin.cli.output import check_output_path, message
 from panpin.errors import PanpinError
 from panpin.report import render_report
 
@@ -41,6 +41,7 @@ def report(ctx: click.Context, plan_file: str, html_file: str, capture: str | No
     script, no fetches (a Content Security Policy forbids them), so it can be attached to a
     ticket as it is. Exit 2 when PLAN is not a valid plan or CAPTURE not a readable capture.
     """
+    check_output_path(html_file, "--html")
     plan = load_plan(plan_file)
     confirmations = None
     if capture is not None:

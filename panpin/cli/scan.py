@@ -11,7 +11,14 @@ import click
 
 from panpin import errors
 from panpin.cli.common import global_options, one_device, settings
-from panpin.cli.output import emit, format_option, message, render_rows, resolve_format
+from panpin.cli.output import (
+    check_output_path,
+    emit,
+    format_option,
+    message,
+    render_rows,
+    resolve_format,
+)
 
 if TYPE_CHECKING:
     from panpin.scan.evidence import ScanResult
@@ -225,6 +232,7 @@ def scan(
             check_when(text, option)
     if user_filter is not None:
         check_user_filter(user_filter)
+    check_output_path(output, "--output")
     fmt = resolve_format(fmt, None if output in (None, "-") else _NotATerminal())
     progress = _Progress(sys.stderr.isatty() and not opts.quiet)
 
