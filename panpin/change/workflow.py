@@ -20,7 +20,7 @@ from panpin.change.results import ROLLBACKABLE
 from panpin.decide.engine import Decision, DecisionSet, decide
 from panpin.decide.policy import Policy
 from panpin.panos import panosxml
-from panpin.panos.device import DeviceInfo, system_info
+from panpin.panos.device import DeviceInfo, panorama_templates, system_info, template_serials
 from panpin.panos.exclusions import ExclusionEntry, read_list
 from panpin.panos.marker import new_change_id
 from panpin.panos.xmlapi import XmlApi
@@ -43,10 +43,34 @@ def identify(api: XmlApi, device: DeviceSettings) -> DeviceInfo:
             f"is a {info.model} firewall"
         )
     if info.kind == "panorama" and not device.location.on_panorama:
+        templates, stacks = panorama_templates(api)
         raise errors.SettingsError(
-            f"{device.name} is a Panorama: use --location template:NAME or template-stack:NAME"
+            f"{device.name} is a Panorama: firewalls get their exclusion lists from templates; "
+            "use --location template:NAME or template-stack:NAME "
+            f"(templates: {', '.join(templates) or 'none'}; stacks: {', '.join(stacks) or 'none'})"
         )
+    if info.kind == "panorama" and device.location.name:
+        _check_template(api, device)
     return info
+
+
+def _check_template(api: XmlApi, device: DeviceSettings) -> None:
+    """A change for a template or stack that does not exist, or serves no firewall, reaches no
+    device: refused before anything is written (a push to 0 devices would look like success)."""
+    location = device.location
+    assert location.name is not None
+    templates, stacks = panorama_templates(api)
+    names = templates if location.kind == "template" else stacks
+    if location.name not in names:
+        raise errors.SettingsError(
+            f"{device.name}: {location} does not exist on this Panorama "
+            f"(templates: {', '.join(templates) or 'none'}; stacks: {', '.join(stacks) or 'none'})"
+        )
+    if not template_serials(api, location.kind, location.name):
+        raise errors.SettingsError(
+            f"{device.name}: {location} serves no firewall: a change there would reach no device; "
+            "assign it to a template stack with devices, or choose another location"
+        )
 
 
 def device_dict(device: DeviceSettings, info: DeviceInfo) -> dict[str, str]:

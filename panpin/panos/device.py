@@ -197,3 +197,20 @@ def template_serials(api: XmlApi, kind: str, name: str) -> tuple[str, ...]:
         for d in own.iterfind(".//devices/entry") if own is not None else ():
             serials.add(d.get("name", ""))
     return tuple(sorted(s for s in serials if s))
+
+
+def panorama_templates(api: XmlApi) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(template names, template-stack names)`` of a Panorama's running config. Reads only."""
+    from panpin import errors
+
+    found: list[tuple[str, ...]] = []
+    for kind in ("template", "template-stack"):
+        try:
+            response = api.config("show", f"{_PANORAMA_DEVICE}/{kind}")
+        except errors.NotPresent:
+            found.append(())
+            continue
+        root = None if response.not_present else response.result
+        names = root.iterfind(f".//{kind}/entry") if root is not None else iter(())
+        found.append(tuple(sorted(e.get("name", "") for e in names if e.get("name"))))
+    return found[0], found[1]
