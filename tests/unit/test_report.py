@@ -259,7 +259,8 @@ def test_report_command(tmp_path: Path, plan: Plan, run_cli: RunCli) -> None:
     assert not (tmp_path / "x.html").exists()
 
     nowhere = run_cli("report", str(plan_path), "--html", str(tmp_path / "no" / "dir.html"))
-    assert nowhere.code == 1 and "cannot write the report" in nowhere.err
+    # Checked before the plan is even read: one line, exit 2 (issue 18).
+    assert nowhere.code == 2 and "does not exist" in nowhere.err
 
     missing = run_cli("report", str(plan_path))
     assert missing.code == 2 and "--html" in missing.err

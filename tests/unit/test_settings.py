@@ -22,7 +22,7 @@ version: 1
 default_device: fw1
 defaults: {admin: panpin, location: shared}
 devices:
-  fw1: {host: fw1.example.net, api_key_file: KEYFILE, ca_file: /etc/panpin/ca.pem}
+  fw1: {host: fw1.example.net, api_key_file: KEYFILE, ca_file: CAFILE}
   fw2: {host: fw2.example.net, location: "vsys:vsys2", admin: ops}
 """
 
@@ -31,7 +31,9 @@ devices:
 def config(tmp_path: Path) -> Path:
     key = write_key_file(str(tmp_path / "fw1.key"), "SECRET-KEY-FROM-FILE")
     path = tmp_path / "panpin.yaml"
-    path.write_text(CONFIG.replace("KEYFILE", str(key)))
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    path.write_text(CONFIG.replace("KEYFILE", str(key)).replace("CAFILE", str(ca)))
     return path
 
 
@@ -99,3 +101,14 @@ def test_insecure_and_fingerprint_contradict() -> None:
     s = load_settings(None)
     with pytest.raises(SettingsError):
         resolve_device(s, None, Overrides(host="h", insecure=True, fingerprint="ab" * 32), env={})
+
+
+def test_a_ca_file_that_is_not_there_is_a_settings_error_naming_it(
+    config: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "ca.pem").unlink()
+    s = load_settings(str(config))
+    with pytest.raises(SettingsError, match=r"^ca_file .*ca\.pem: no such file$"):
+        resolve_device(s, None, Overrides(), env={})
+    with pytest.raises(SettingsError, match=r"^--ca-file /nope\.pem: no such file$"):
+        resolve_device(s, None, Overrides(ca_file="/nope.pem"), env={})
