@@ -315,6 +315,14 @@ def api_error_for(message: str, code: int | None, http_status: int | None = None
             cls = refined
     if cls is None:
         cls = ApiError
+    if cls is AuthError and "invalid credential" in message.lower():
+        return AuthError(
+            f"the device refused the API key ({message.strip()}): it is wrong, revoked, or "
+            "generated on another device; make a new one with `panpin login --user USER` and "
+            "pass it with --api-key-file or PANPIN_API_KEY",
+            code=code,
+            http_status=http_status,
+        )
     if issubclass(cls, AuthError):
         denied = _NOT_AUTHORIZED.search(message)
         if denied:

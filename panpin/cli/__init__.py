@@ -321,7 +321,16 @@ def _main(argv: list[str] | None) -> None:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        _say_error(f"{exc.format_message()}{hint}")
+        if isinstance(exc, click.NoSuchOption) and exc.ctx is not None:
+            # `panpin scan --host X`: a global option given after the command.
+            known = {o for p in cli.params for o in getattr(p, "opts", ())}
+            if exc.option_name in known and exc.ctx.command is not cli:
+                hint = (
+                    f"; {exc.option_name} is a global option: it goes before the command, "
+                    f"e.g. 'panpin {exc.option_name} … {exc.ctx.info_name} …'"
+                )
+        text = exc.format_message()
+        _say_error(f"{text.rstrip('.') if hint.startswith(';') else text}{hint}")
         sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
     except Exception as exc:
         # A PanpinError is no click exception, so the order of these handlers does not matter.

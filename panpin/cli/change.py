@@ -237,7 +237,10 @@ def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool) -> Non
         if not sys.stdin.isatty():
             raise click.UsageError("apply needs --yes when not run from a terminal")
         click.echo(render_plan(the_plan, "table"), err=True)
-        click.confirm(f"Apply {the_plan.change_id} to {device.name}?", abort=True, err=True)
+        if not click.confirm(f"Apply {the_plan.change_id} to {device.name}?", err=True):
+            # Declined: nothing was done and the plan's changes are still pending (exit 3).
+            message("panpin: not applied; the plan's changes are still pending")
+            ctx.exit(errors.EXIT_PENDING)
     with _session(ctx, device) as session:
         outcome = session.apply(the_plan, commit=not no_commit)
     emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
@@ -352,9 +355,9 @@ def rollback(
             if not sys.stdin.isatty():
                 raise click.UsageError("rollback needs --yes when not run from a terminal")
             click.echo(render_plan(the_plan, "table"), err=True)
-            click.confirm(
-                f"Roll back {the_plan.rollback_of} on {device.name}?", abort=True, err=True
-            )
+            if not click.confirm(f"Roll back {the_plan.rollback_of} on {device.name}?", err=True):
+                message("panpin: not rolled back; nothing was changed")
+                ctx.exit(errors.EXIT_PENDING)
         outcome = session.apply(the_plan)
     emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -233,6 +234,9 @@ def scan(
     if user_filter is not None:
         check_user_filter(user_filter)
     check_output_path(output, "--output")
+    if fmt is None and output not in (None, "-"):
+        # `--output scan.csv` means CSV; a name without a known suffix gets JSON, as before.
+        fmt = _FORMAT_BY_SUFFIX.get(Path(str(output)).suffix.lower())
     fmt = resolve_format(fmt, None if output in (None, "-") else _NotATerminal())
     progress = _Progress(sys.stderr.isatty() and not opts.quiet)
 
@@ -275,6 +279,9 @@ def scan(
     except OSError as exc:
         raise errors.InputError(f"--output {output}: {exc.strerror or exc}") from None
     _summary(result, opts.quiet)
+
+
+_FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".md": "markdown", ".txt": "table"}
 
 
 class _NotATerminal:

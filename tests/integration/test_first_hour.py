@@ -1,0 +1,82 @@
+"""A new user's mistakes against the simulator (issue 18): each gets one clear line and the
+right exit code; nothing on the device changes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from conftest import RunCli
+
+from panpin.simulator import Simulator, load_scenario
+
+POLICY = """\
+version: 1
+thresholds: {min_hits: 1, min_clients: 1, window: 30d}
+rules:
+  - name: vendor
+    match: {domain: vendor.example}
+    action: allow
+"""
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> object:
+    s = Simulator(scenario=load_scenario("demo"), workdir=tmp_path_factory.mktemp("sim"))
+    s.start()
+    yield s
+    s.stop()
+
+
+def flags(sim: Simulator, tmp_path: Path) -> list[str]:
+    return [
+        "--host", sim.host, "--ca-file", str(sim.ca_file), "--admin", sim.admin,
+        "--state", str(tmp_path / "state.db"),
+    ]  # fmt: skip
+
+
+def test_declining_the_prompt_is_exit_3_and_changes_nothing(
+    sim: Simulator, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    env = {"PANPIN_API_KEY": sim.api_key}
+    made = run_cli(*flags(sim, tmp_path), "plan", "--policy", str(policy), "--out",
+                   str(tmp_path / "plan.json"), env=env)  # fmt: skip
+    assert made.code == 0, made.err
+    answer = io.StringIO("n\n")
+    answer.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr("sys.stdin", answer)
+    sim.clear_requests()
+    result = run_cli(*flags(sim, tmp_path), "apply", str(tmp_path / "plan.json"), env=env)
+    assert result.code == 3, result.err
+    assert "not applied" in result.err
+    assert sim.requests == []
+
+
+def test_scan_output_takes_its_format_from_the_suffix(
+    sim: Simulator, tmp_path: Path, run_cli: RunCli
+) -> None:
+    env = {"PANPIN_API_KEY": sim.api_key}
+    out = tmp_path / "scan.csv"
+    result = run_cli(*flags(sim, tmp_path), "scan", "--since", "30d", "--output", str(out),
+                     env=env)  # fmt: skip
+    assert result.code == 0, result.err
+    assert out.read_text().splitlines()[0].startswith("host,hits,clients,errors")
+    as_json = tmp_path / "scan.out"
+    run_cli(*flags(sim, tmp_path), "scan", "--since", "30d", "--output", str(as_json), env=env)
+    assert "candidates" in json.loads(as_json.read_text())
+
+
+def test_a_global_option_after_the_command_says_where_it_goes(run_cli: RunCli) -> None:
+    result = run_cli("scan", "--host", "fw.example.net")
+    assert result.code == 2
+    assert "--host is a global option: it goes before the command" in result.err
+
+
+def test_a_refused_key_says_what_to_do(sim: Simulator, tmp_path: Path, run_cli: RunCli) -> None:
+    result = run_cli(*flags(sim, tmp_path), "exclusions", "list", env={"PANPIN_API_KEY": "nope"})
+    assert result.code == 1
+    assert "refused the API key" in result.err and "panpin login" in result.err
