@@ -29,6 +29,11 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _LOCATION_KINDS = ("shared", "vsys", "template", "template-stack")
 
 
+def default_key_file(host: str) -> Path:
+    """``~/.config/panpin/HOST_PORT.key``: where ``panpin login`` writes a key by default."""
+    return Path("~/.config/panpin").expanduser() / f"{host.replace(':', '_')}.key"
+
+
 def check_readable_file(path: str, what: str) -> None:
     """A file the user named must exist, be a file, and be readable: else one clear line."""
     target = Path(path).expanduser()
@@ -506,6 +511,12 @@ def resolve_device(
         # Checked here, before any request: requests would raise a bare OSError later.
         check_readable_file(resolved.ca_file, "--ca-file" if overrides.ca_file else "ca_file")
     key: str | None = environ.get("PANPIN_API_KEY")
+    if not key and not resolved.api_key_file and resolved.host:
+        # Where `panpin login` writes a key when told no other place: found again here, so
+        # `login` then `--host H …` works without naming the file.
+        default = default_key_file(resolved.host)
+        if default.is_file():
+            resolved = replace(resolved, api_key_file=str(default))
     if not key and resolved.api_key_file:
         key = read_key_file(resolved.api_key_file)
     return replace(resolved, api_key=key or None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -36,7 +37,7 @@ def list_cmd(ctx: click.Context, candidate: bool, fmt: str | None) -> None:
     device = one_device(ctx)
     with Session(device, settings(ctx).state) as session:
         entries = session.exclusions(candidate=candidate)
-    rows = entry_rows(entries)
+    rows = entry_rows(entries, today=date.today())
     fmt = resolve_format(fmt)
     if fmt == "json":
         doc = {
@@ -46,14 +47,22 @@ def list_cmd(ctx: click.Context, candidate: bool, fmt: str | None) -> None:
         }
         emit(json.dumps(doc, indent=2) + "\n")
     else:
+        for row in rows:
+            if row["expired"]:
+                # Seen at a glance: the next `run` removes it (decide's expiry rule).
+                row["expires"] = f"{row['expires']} (expired)"
         emit(render_rows(rows, ENTRY_COLUMNS, fmt))
 
 
 ENTRY_COLUMNS = ["name", "exclude", "owner", "expires", "description"]
 
 
-def entry_rows(entries: Sequence[ExclusionEntry]) -> list[dict[str, Any]]:
-    """One row per entry, with the owner and expiry read from the panpin: marker."""
+def entry_rows(
+    entries: Sequence[ExclusionEntry], today: date | None = None
+) -> list[dict[str, Any]]:
+    """One row per entry, with the owner and expiry read from the panpin: marker; ``expired``
+    is true for a panpin entry whose expiry is before ``today`` (a person's entry never
+    expires)."""
     return [
         {
             "name": e.name,
@@ -61,6 +70,9 @@ def entry_rows(entries: Sequence[ExclusionEntry]) -> list[dict[str, Any]]:
             "exclude": e.exclude,
             "owner": e.owner,
             "expires": e.expires.isoformat() if e.expires else None,
+            "expired": bool(
+                today is not None and e.owner == "panpin" and e.expires and e.expires < today
+            ),
         }
         for e in entries
     ]

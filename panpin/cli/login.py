@@ -37,7 +37,7 @@ def login(
     key may end the user's other API sessions on PAN-OS, so do this once, not per run.
     """
     from panpin.panos.xmlapi import XmlApi
-    from panpin.settings import DeviceSettings, write_key_file
+    from panpin.settings import DeviceSettings, default_key_file, write_key_file
 
     opts = global_options(ctx)
     host = login_host or opts.host
@@ -46,7 +46,7 @@ def login(
     path = (
         key_file
         or opts.api_key_file
-        or str(Path("~/.config/panpin") / f"{host.replace(':', '_')}.key")
+        or str(default_key_file(host))
     )
     target = Path(path).expanduser()
     if target.exists() and not force:

@@ -80,3 +80,30 @@ def test_a_refused_key_says_what_to_do(sim: Simulator, tmp_path: Path, run_cli: 
     result = run_cli(*flags(sim, tmp_path), "exclusions", "list", env={"PANPIN_API_KEY": "nope"})
     assert result.code == 1
     assert "refused the API key" in result.err and "panpin login" in result.err
+
+
+def test_login_then_host_finds_the_key_login_wrote(
+    sim: Simulator, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    base = ["--host", sim.host, "--ca-file", str(sim.ca_file)]
+    login = run_cli(*base, "login", "--user", "panpin", env={"PANPIN_PASSWORD": "panpin-demo"})
+    assert login.code == 0, login.err
+    written = tmp_path / ".config" / "panpin" / f"{sim.host.replace(':', '_')}.key"
+    assert written.is_file()
+    listed = run_cli(*base, "exclusions", "list", "--format", "json")
+    assert listed.code == 0, listed.err
+    assert json.loads(listed.out)["entries"]
+
+
+def test_an_expired_panpin_entry_is_marked_in_the_list(
+    sim: Simulator, tmp_path: Path, run_cli: RunCli
+) -> None:
+    env = {"PANPIN_API_KEY": sim.api_key}
+    doc = json.loads(run_cli(*flags(sim, tmp_path), "exclusions", "list", "--format", "json",
+                             env=env).out)  # fmt: skip
+    expired = {e["name"]: e["expired"] for e in doc["entries"]}
+    assert expired["*.oldvendor.example"] is True  # panpin's, expired 2026-08-01
+    assert expired["login.partner.example"] is False  # a person's entry never expires
+    table = run_cli(*flags(sim, tmp_path), "exclusions", "list", "--format", "table", env=env)
+    assert "2026-08-01 (expired)" in table.out
