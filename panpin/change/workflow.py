@@ -16,7 +16,7 @@ from panpin import errors
 from panpin.change.journal import ChangeJournal
 from panpin.change.lifecycle import ChangeContext, Outcome, apply_plan, repush_failed, run_tag
 from panpin.change.plan import Plan, build_plan, check_plan_for_apply
-from panpin.change.results import ROLLBACKABLE
+from panpin.change.results import ROLLBACKABLE, ChangeResult
 from panpin.decide.engine import Decision, DecisionSet, decide
 from panpin.decide.policy import Policy
 from panpin.panos import panosxml
@@ -226,7 +226,37 @@ class Applier:
             raise errors.PlanError(
                 f"plan {plan.change_id} is for location {plan.location}, not {self.device.location}"
             )
+        done = self._already_applied(plan)
+        if done is not None:
+            return done
         return apply_plan(self._context(), plan, commit=commit)
+
+    def _already_applied(self, plan: Plan) -> Outcome | None:
+        """The same plan applied a second time: its change is committed in the journal and the
+        running list holds what it planned, so there is nothing to do (exit 0), not a stale
+        plan. Reads the running list; writes nothing."""
+        if self.journal is None:
+            return None
+        record = self.journal.get(plan.change_id)
+        if record is None or record.result is not ChangeResult.COMMITTED:
+            return None
+        if record.serial and record.serial != self.info.serial:
+            return None
+        running = {e.name.lower(): e for e in read_list(self.api, self.device.location)}
+        added = all(
+            running.get(e.name.lower()) is not None
+            and running[e.name.lower()].description == e.description
+            for e in plan.adds
+        )
+        removed = all(e.name.lower() not in running for e in plan.removes)
+        if not (added and removed):
+            return None
+        note = (
+            f"plan {plan.change_id} was already applied (committed {record.finished or '?'}) and "
+            "the running list still holds it: nothing to do"
+        )
+        self.say(note)
+        return Outcome(plan.change_id, ChangeResult.NOTHING_TO_DO, notes=[note])
 
     def _context(self) -> ChangeContext:
         return ChangeContext(

@@ -43,11 +43,7 @@ def login(
     host = login_host or opts.host
     if not host:
         raise click.UsageError("login needs --host HOST")
-    path = (
-        key_file
-        or opts.api_key_file
-        or str(default_key_file(host))
-    )
+    path = key_file or opts.api_key_file or str(default_key_file(host))
     target = Path(path).expanduser()
     if target.exists() and not force:
         raise click.UsageError(f"{target} exists; pass --force to replace it")

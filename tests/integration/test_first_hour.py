@@ -107,3 +107,27 @@ def test_an_expired_panpin_entry_is_marked_in_the_list(
     assert expired["login.partner.example"] is False  # a person's entry never expires
     table = run_cli(*flags(sim, tmp_path), "exclusions", "list", "--format", "table", env=env)
     assert "2026-08-01 (expired)" in table.out
+
+
+def test_the_same_plan_applied_twice_is_already_applied(tmp_path: Path, run_cli: RunCli) -> None:
+    own = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "own")
+    own.start()
+    try:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(POLICY)
+        env = {"PANPIN_API_KEY": own.api_key}
+        plan = tmp_path / "plan.json"
+        made = run_cli(*flags(own, tmp_path), "plan", "--policy", str(policy), "--out", str(plan),
+                       env=env)  # fmt: skip
+        assert made.code == 0, made.err
+        first = run_cli(*flags(own, tmp_path), "apply", str(plan), "--yes", env=env)
+        assert first.code == 0 and json.loads(first.out)["result"] == "committed", first.err
+        own.clear_requests()
+        again = run_cli(*flags(own, tmp_path), "apply", str(plan), "--yes", env=env)
+        assert again.code == 0, again.err
+        assert json.loads(again.out)["result"] == "nothing-to-do"
+        assert "already applied" in again.err
+        assert not [r for r in own.requests if r.action in ("set", "delete", "edit")]
+        assert not [r for r in own.requests if r.type == "commit"]
+    finally:
+        own.stop()
