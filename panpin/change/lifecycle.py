@@ -425,6 +425,15 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         ctx.say(note)
     if pre.pending_ours:
         unfinished = _may_have_leftovers(ctx)
+        left = _left_uncommitted(ctx)
+        if left:
+            # Left in the candidate on purpose (--no-commit): a person decides, not a run.
+            ids = ", ".join(left)
+            raise errors.BusyError(
+                f"change {ids} of panpin is uncommitted in the candidate (apply --no-commit): "
+                f"`panpin commit {left[0]}` commits it, `panpin discard {left[0]}` reverts it; "
+                "nothing was changed now"
+            )
         if not unfinished:
             raise errors.BusyError(
                 f"admin {admin} has uncommitted changes that panpin did not make; commit or "
@@ -532,7 +541,7 @@ def _apply_locked(ctx: ChangeContext, plan: Plan, commit: bool, outcome: Outcome
             raise AssertionError("unreachable") from exc  # _restore always raises
 
     if ctx.panorama and location.on_panorama:
-        _push_and_check(ctx, plan, description, outcome)
+        _push_and_check(ctx, plan.change_id, description, outcome)
 
     try:
         with api.persisting():
@@ -654,6 +663,17 @@ def _unverified(ctx: ChangeContext, plan: Plan, outcome: Outcome, detail: str) -
     )
 
 
+def _left_uncommitted(ctx: ChangeContext) -> list[str]:
+    """This device's changes recorded as left in the candidate by ``--no-commit``."""
+    if ctx.journal is None:
+        return []
+    return [
+        r.change_id
+        for r in ctx.journal.records(ctx.device_name)
+        if r.result is ChangeResult.UNCOMMITTED and r.location == str(ctx.location)
+    ]
+
+
 def _may_have_leftovers(ctx: ChangeContext) -> list[str]:
     """Interrupted changes that may have left candidate edits of this admin behind."""
     if ctx.journal is None:
@@ -720,7 +740,7 @@ def settle_interrupted(
             log.info("interrupted change %s stays %s for the next change", change_id, record.result)
 
 
-def _push_and_check(ctx: ChangeContext, plan: Plan, description: str, outcome: Outcome) -> None:
+def _push_and_check(ctx: ChangeContext, change_id: str, description: str, outcome: Outcome) -> None:
     # The commit is in: following the push job may take several asks (commit-all itself keeps
     # the change profile and is never re-sent).
     with ctx.api.persisting():
@@ -737,7 +757,7 @@ def _push_and_check(ctx: ChangeContext, plan: Plan, description: str, outcome: O
         ctx.say(f"pushed {ctx.location} to {len(status.devices)} device(s) (job {status.job_id})")
         # The push carries the template's whole config: an earlier change whose push failed on
         # some firewall has now reached every one.
-        _close_push_failed(ctx, status.job_id, f"pushed with change {plan.change_id}")
+        _close_push_failed(ctx, status.job_id, f"pushed with change {change_id}")
         return
     failed = status.failed_devices
     names = ", ".join(
@@ -746,11 +766,11 @@ def _push_and_check(ctx: ChangeContext, plan: Plan, description: str, outcome: O
     )
     detail = f"push job {status.job_id} failed on {names or 'the job itself'}"
     ctx.unlock()
-    ctx.record(plan.change_id, ChangeResult.PUSH_FAILED, job_id=outcome.job_id, detail=detail)
+    ctx.record(change_id, ChangeResult.PUSH_FAILED, job_id=outcome.job_id, detail=detail)
     raise errors.ManualInterventionNeeded(
-        f"change {plan.change_id} is committed on Panorama but {detail}. Devices that succeeded "
+        f"change {change_id} is committed on Panorama but {detail}. Devices that succeeded "
         f"hold the change. Re-push {ctx.location} from Panorama, or run `panpin rollback "
-        f"{plan.change_id}`."
+        f"{change_id}`."
     )
 
 
@@ -844,3 +864,153 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
     raise errors.CommitFailed(
         f"change {plan.change_id} failed and was reverted; the device is as it was: {cause}"
     ) from cause
+
+
+# --- a way out of an uncommitted change ----------------------------------------------------------
+
+# What `panpin commit` / `panpin discard` may settle: a change left in the candidate on purpose
+# (--no-commit) or by a run that stopped before its commit.
+LEFT_IN_CANDIDATE = frozenset({ChangeResult.UNCOMMITTED, ChangeResult.STARTED})
+
+
+def pending_xpaths(api: XmlApi, admin: str) -> list[str] | None:
+    """The xpaths ``admin`` has uncommitted changes at (``show config list changes``)."""
+    try:
+        response = api.op("<show><config><list><changes></changes></list></config></show>")
+    except (errors.BadRequest, errors.NotPresent):
+        return None
+    if response.result is None:
+        return []
+    return [
+        (entry.findtext("xpath") or "").strip()
+        for entry in response.result.iter("entry")
+        if (entry.findtext("owner") or "").strip() == admin
+    ]
+
+
+def _planned_of(record: ChangeRecord) -> list[ExclusionEntry]:
+    removed = {e.name for e in record.removes}
+    added = {e.name for e in record.adds}
+    planned = [e for e in record.base if e.name not in removed and e.name not in added]
+    return planned + list(record.adds)
+
+
+def finish_uncommitted(ctx: ChangeContext, record: ChangeRecord, *, commit: bool) -> Outcome:
+    """Commit (``commit=True``) or discard the change ``record`` left in the candidate.
+
+    Touches the device. First checks, reading only, that this admin's pending changes are
+    exactly the journalled ones: every one of them under the list's xpath, the running list
+    still the change's base, and the candidate list its planned state; anything else is
+    refused (exit 5) with nothing written. Then, under the config lock, a commit of only this
+    admin's changes (verified by the running list) or a revert of only this admin's changes
+    (verified by the candidate). Other admins' pending work is never touched.
+    """
+    api, location, admin = ctx.api, ctx.location, ctx.admin
+    change_id = record.change_id
+    verb = "commit" if commit else "discard"
+    if record.result not in LEFT_IN_CANDIDATE:
+        raise errors.PlanError(
+            f"change {change_id} is {record.result}: nothing of it waits in the candidate"
+        )
+    if record.location != str(location) or record.device != ctx.device_name:
+        raise errors.PlanError(
+            f"change {change_id} was made on {record.device} at {record.location}, "
+            f"not {ctx.device_name} at {location}"
+        )
+    pre = precheck(api, admin, location, ctx.run_tag)
+    for note in pre.notes:
+        ctx.say(note)
+    running = read_list(api, location)
+    planned = _planned_of(record)
+    outcome = Outcome(change_id=change_id, result=ChangeResult.NOTHING_TO_DO)
+    if not pre.pending_ours:
+        # Nothing of this admin is pending: someone committed or reverted it meanwhile.
+        found = ChangeResult.COMMITTED if _same(running, planned) else ChangeResult.ABORTED
+        ctx.record(change_id, found, detail=f"nothing pending at `panpin {verb}`; settled")
+        outcome.result = found
+        ctx.say(f"nothing of change {change_id} is pending: recorded as {found}")
+        return outcome
+    ours = pending_xpaths(api, admin)
+    where = panosxml.list_xpath(location)
+    if ours is None:
+        raise errors.BusyError(
+            f"the device does not say which changes {admin} has pending; {verb} them by hand"
+        )
+    foreign = [x for x in ours if x != where and not x.startswith(where + "/")]
+    candidate = read_list(api, location, candidate=True)
+    if foreign or not _same(running, list(record.base)) or not _same(candidate, planned):
+        what = (
+            f"{admin} has other uncommitted changes ({', '.join(foreign[:3])})"
+            if foreign
+            else "the list is not as the change left it (running or candidate moved on)"
+        )
+        raise errors.BusyError(
+            f"cannot {verb} change {change_id}: {what}; nothing was done. Commit or revert "
+            f"{admin}'s changes in the web UI or CLI"
+        )
+    if ctx.journal is not None:
+        ctx.journal.check_writable()
+    take_lock(api, location, f"panpin {verb} {change_id}", admin=admin, tag=ctx.run_tag)
+    ctx.locked = True
+    try:
+        if commit:
+            return _commit_left(ctx, record, planned, outcome)
+        revert_ours(api, admin)
+        after = read_list(api, location, candidate=True)
+        if not _same(after, list(record.base)):
+            raise errors.ManualInterventionNeeded(
+                f"discarded change {change_id}, but the candidate list is not its base; check "
+                f"{where} on {ctx.device_name}"
+            )
+        outcome.result = ChangeResult.ABORTED
+        ctx.record(change_id, ChangeResult.ABORTED, detail="discarded by `panpin discard`")
+        ctx.say(f"discarded change {change_id}: {admin}'s uncommitted changes reverted")
+        return outcome
+    finally:
+        ctx.unlock()
+
+
+def _commit_left(
+    ctx: ChangeContext, record: ChangeRecord, planned: list[ExclusionEntry], outcome: Outcome
+) -> Outcome:
+    api, admin = ctx.api, ctx.admin
+    description = (
+        f"panpin {record.change_id}: +{len(record.adds)} -{len(record.removes)} ssl-exclude-cert"
+    )
+    try:
+        job_id = start_commit(api, admin, description, panorama=ctx.panorama)
+        outcome.job_id = job_id
+        if job_id is not None:
+            with api.persisting():
+                status = poll_job(api, job_id, backoff=ctx.backoff)
+            if not status.ok:
+                raise errors.CommitFailed(
+                    f"{_job_failure(status, 'commit')}; change {record.change_id} stays "
+                    f"uncommitted (`panpin discard {record.change_id}` reverts it)"
+                )
+    except errors.CommitFailed:
+        raise
+    except (errors.PanpinError, KeyboardInterrupt) as exc:
+        raise errors.ManualInterventionNeeded(
+            f"the commit of change {record.change_id} did not answer clearly ({exc}); when no "
+            f"commit job runs, `panpin commit {record.change_id}` again settles it"
+        ) from None
+    if ctx.panorama and ctx.location.on_panorama:
+        _push_and_check(ctx, record.change_id, description, outcome)
+    with api.persisting():
+        running = read_list(api, ctx.location)
+    if not _same(running, planned):
+        ctx.record(record.change_id, ChangeResult.UNVERIFIED, job_id=outcome.job_id)
+        raise errors.ManualInterventionNeeded(
+            f"change {record.change_id} committed but the running list does not hold it"
+        )
+    outcome.result = ChangeResult.COMMITTED
+    outcome.adds, outcome.removes = len(record.adds), len(record.removes)
+    ctx.record(
+        record.change_id,
+        ChangeResult.COMMITTED,
+        job_id=outcome.job_id,
+        detail="committed by `panpin commit`",
+    )
+    ctx.say(f"committed change {record.change_id} (job {outcome.job_id or '-'}); verified")
+    return outcome

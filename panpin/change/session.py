@@ -340,6 +340,20 @@ class Session:
             applier = Applier(self.api, self.device, self.info(), self.journal(), self.say)
             return applier.apply(plan, commit=commit)
 
+    def commit_change(self, change_id: str) -> Outcome:
+        """Writes: commits panpin's change ``change_id`` left uncommitted (``apply --no-commit``
+        or an interrupted run), after checking this admin's pending changes are exactly it."""
+        with self.locked():
+            applier = Applier(self.api, self.device, self.info(), self.journal(), self.say)
+            return applier.finish(change_id, commit=True)
+
+    def discard_change(self, change_id: str) -> Outcome:
+        """Writes: reverts panpin's change ``change_id`` left uncommitted, after the same check;
+        other admins' pending work stays."""
+        with self.locked():
+            applier = Applier(self.api, self.device, self.info(), self.journal(), self.say)
+            return applier.finish(change_id, commit=False)
+
     def rollback(self, change_id: str | None = None, *, last: bool = False) -> Outcome:
         """Writes the inverse of a recorded change (its own change id, journaled and committed)."""
         with self.locked():

@@ -14,7 +14,14 @@ from typing import Any
 
 from panpin import errors
 from panpin.change.journal import ChangeJournal
-from panpin.change.lifecycle import ChangeContext, Outcome, apply_plan, repush_failed, run_tag
+from panpin.change.lifecycle import (
+    ChangeContext,
+    Outcome,
+    apply_plan,
+    finish_uncommitted,
+    repush_failed,
+    run_tag,
+)
 from panpin.change.plan import Plan, build_plan, check_plan_for_apply
 from panpin.change.results import ROLLBACKABLE, ChangeResult
 from panpin.decide.engine import Decision, DecisionSet, decide
@@ -230,6 +237,13 @@ class Applier:
         if done is not None:
             return done
         return apply_plan(self._context(), plan, commit=commit)
+
+    def finish(self, change_id: str, *, commit: bool) -> Outcome:
+        """Commit or discard a change left in the candidate (see lifecycle.finish_uncommitted)."""
+        record = self.journal.get(change_id) if self.journal is not None else None
+        if record is None:
+            raise errors.InputError(f"no change {change_id} in the journal ({self.device.name})")
+        return finish_uncommitted(self._context(), record, commit=commit)
 
     def _already_applied(self, plan: Plan) -> Outcome | None:
         """The same plan applied a second time: its change is committed in the journal and the

@@ -34,6 +34,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Show the SSL Decryption Exclusion list.",
     ),
     "rollback": ("panpin.cli.change:rollback", "Undo a recorded change, then commit."),
+    "commit": (
+        "panpin.cli.change:commit_cmd",
+        "Commit panpin's change left uncommitted (apply --no-commit).",
+    ),
+    "discard": (
+        "panpin.cli.change:discard_cmd",
+        "Revert panpin's change left uncommitted (apply --no-commit).",
+    ),
     "history": ("panpin.cli.change:history", "Show the change journal."),
     "login": ("panpin.cli.login:login", "Generate an API key once and store it (mode 0600)."),
     "confirm": (

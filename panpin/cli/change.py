@@ -323,6 +323,51 @@ def run(
     ctx.exit(code)
 
 
+def _finish(ctx: click.Context, change_id: str, yes: bool, *, commit: bool) -> None:
+    verb = "Commit" if commit else "Discard"
+    device = one_device(ctx)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"{verb.lower()} needs --yes when not run from a terminal")
+        if not click.confirm(f"{verb} change {change_id} on {device.name}?", err=True):
+            message("panpin: nothing was done")
+            ctx.exit(errors.EXIT_PENDING)
+    with _session(ctx, device) as session:
+        outcome = session.commit_change(change_id) if commit else session.discard_change(change_id)
+    emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
+
+
+@click.command("commit")
+@click.argument("change_id", metavar="CHANGE_ID")
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
+)
+@click.pass_context
+def commit_cmd(ctx: click.Context, change_id: str, yes: bool) -> None:
+    """Commit panpin's change CHANGE_ID that waits in the candidate (apply --no-commit).
+
+    First checks that the admin's pending changes are exactly that change (only its list, the
+    running list still its base, the candidate its plan); then commits only that admin's
+    changes and verifies the running list. Other admins' pending work stays pending.
+    """
+    _finish(ctx, change_id, yes, commit=True)
+
+
+@click.command("discard")
+@click.argument("change_id", metavar="CHANGE_ID")
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
+)
+@click.pass_context
+def discard_cmd(ctx: click.Context, change_id: str, yes: bool) -> None:
+    """Revert panpin's change CHANGE_ID that waits in the candidate (apply --no-commit).
+
+    The same check as `commit`; then reverts only that admin's uncommitted changes and verifies
+    the candidate list is the change's base again. Other admins' pending work stays.
+    """
+    _finish(ctx, change_id, yes, commit=False)
+
+
 @click.command()
 @click.argument("change_id", required=False, metavar="CHANGE_ID")
 @click.option("--last", is_flag=True, help="Roll back the newest committed change on this device.")
