@@ -753,6 +753,16 @@ def _push_and_check(ctx: ChangeContext, change_id: str, description: str, outcom
         {"serial": d.serial, "name": d.name, "result": d.result, "status": d.status}
         for d in status.devices
     ]
+    if status.ok and not status.devices:
+        # Committed on Panorama, but no firewall got it: the change protects nothing yet.
+        detail = f"push job {status.job_id} reached no firewall"
+        ctx.unlock()
+        ctx.record(change_id, ChangeResult.PUSH_FAILED, job_id=outcome.job_id, detail=detail)
+        raise errors.ManualInterventionNeeded(
+            f"change {change_id} is committed on Panorama but {detail}: {ctx.location} serves "
+            "no device. Assign it to a template stack with firewalls and push from Panorama, or "
+            f"run `panpin rollback {change_id}`."
+        )
     if status.ok:
         ctx.say(f"pushed {ctx.location} to {len(status.devices)} device(s) (job {status.job_id})")
         # The push carries the template's whole config: an earlier change whose push failed on

@@ -238,9 +238,9 @@ def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool) -> Non
             raise click.UsageError("apply needs --yes when not run from a terminal")
         click.echo(render_plan(the_plan, "table"), err=True)
         if not click.confirm(f"Apply {the_plan.change_id} to {device.name}?", err=True):
-            # Declined: nothing was done and the plan's changes are still pending (exit 3).
-            message("panpin: not applied; the plan's changes are still pending")
-            ctx.exit(errors.EXIT_PENDING)
+            # Declined: nothing was done (exit 1, "cancelled"; 130 is Ctrl-C's).
+            message("panpin: cancelled; nothing was applied")
+            ctx.exit(errors.EXIT_RUNTIME)
     with _session(ctx, device) as session:
         outcome = session.apply(the_plan, commit=not no_commit)
     emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
@@ -330,8 +330,8 @@ def _finish(ctx: click.Context, change_id: str, yes: bool, *, commit: bool) -> N
         if not sys.stdin.isatty():
             raise click.UsageError(f"{verb.lower()} needs --yes when not run from a terminal")
         if not click.confirm(f"{verb} change {change_id} on {device.name}?", err=True):
-            message("panpin: nothing was done")
-            ctx.exit(errors.EXIT_PENDING)
+            message("panpin: cancelled; nothing was done")
+            ctx.exit(errors.EXIT_RUNTIME)
     with _session(ctx, device) as session:
         outcome = session.commit_change(change_id) if commit else session.discard_change(change_id)
     emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
@@ -401,8 +401,8 @@ def rollback(
                 raise click.UsageError("rollback needs --yes when not run from a terminal")
             click.echo(render_plan(the_plan, "table"), err=True)
             if not click.confirm(f"Roll back {the_plan.rollback_of} on {device.name}?", err=True):
-                message("panpin: not rolled back; nothing was changed")
-                ctx.exit(errors.EXIT_PENDING)
+                message("panpin: cancelled; nothing was rolled back")
+                ctx.exit(errors.EXIT_RUNTIME)
         outcome = session.apply(the_plan)
     emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
 

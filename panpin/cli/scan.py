@@ -234,9 +234,14 @@ def scan(
     if user_filter is not None:
         check_user_filter(user_filter)
     check_output_path(output, "--output")
-    if fmt is None and output not in (None, "-"):
+    if output not in (None, "-"):
         # `--output scan.csv` means CSV; a name without a known suffix gets JSON, as before.
-        fmt = _FORMAT_BY_SUFFIX.get(Path(str(output)).suffix.lower())
+        implied = _FORMAT_BY_SUFFIX.get(Path(str(output)).suffix.lower())
+        if fmt is not None and implied is not None and implied != fmt:
+            raise click.UsageError(
+                f"--output {output} names a {implied} file but --format is {fmt}"
+            )
+        fmt = fmt or implied
     fmt = resolve_format(fmt, None if output in (None, "-") else _NotATerminal())
     progress = _Progress(sys.stderr.isatty() and not opts.quiet)
 

@@ -222,6 +222,10 @@ class NotSent(errors.ConnectError):
     """The connection failed before the request could reach the device."""
 
 
+class NameNotResolved(NotSent):
+    """The device's name does not resolve (DNS): asking again in a second will not help."""
+
+
 # The watchdog of the request a thread is making, so the connection that carries the request can
 # hand itself to it (the watchdog's timer runs on a thread of its own).
 _current = threading.local()
@@ -458,7 +462,16 @@ class XmlApi:
             raise NotSent(f"{self.conn.host}: connection timed out ({what})") from None
         except requests.exceptions.ConnectionError as exc:
             if _never_connected(exc):
-                raise NotSent(f"{self.conn.host}: cannot connect ({what})") from None
+                cause = _root_cause(exc)
+                if _is_dns_failure(exc):
+                    raise NameNotResolved(
+                        f"{self.conn.host}: the name does not resolve (DNS: {cause}); check the "
+                        "host name"
+                    ) from None
+                how = "refused" if "refused" in cause.lower() else "failed"
+                raise NotSent(
+                    f"{self.conn.host}: cannot connect: connection {how} ({what}: {cause})"
+                ) from None
             raise errors.ConnectError(
                 f"{self.conn.host}: connection lost during {what}: {_root_cause(exc)}"
             ) from None
@@ -583,6 +596,8 @@ class XmlApi:
             ) & tenacity.retry_if_not_exception_type(errors.TLSError)
         else:
             retry = tenacity.retry_if_exception_type(_TRANSIENT)
+        # A name that does not resolve stays unresolved: never retried, whatever the profile.
+        retry = retry & tenacity.retry_if_not_exception_type(NameNotResolved)
         return tenacity.Retrying(
             retry=retry,
             stop=(
@@ -821,6 +836,22 @@ def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     return isinstance(
         reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
     ) or isinstance(inner, urllib3.exceptions.NewConnectionError)
+
+
+def _is_dns_failure(exc: BaseException) -> bool:
+    """A ``socket.gaierror`` anywhere in the cause chain (urllib3 wraps it as NameResolutionError)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, socket.gaierror) or type(item).__name__ == "NameResolutionError":
+            return True
+        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        stack.extend(a for a in item.args if isinstance(a, BaseException))
+    return False
 
 
 def _tls_message(conn: Connection, exc: BaseException) -> str:

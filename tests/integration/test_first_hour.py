@@ -37,7 +37,7 @@ def flags(sim: Simulator, tmp_path: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def test_declining_the_prompt_is_exit_3_and_changes_nothing(
+def test_declining_the_prompt_is_cancelled_exit_1_and_changes_nothing(
     sim: Simulator, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     policy = tmp_path / "policy.yaml"
@@ -51,8 +51,8 @@ def test_declining_the_prompt_is_exit_3_and_changes_nothing(
     monkeypatch.setattr("sys.stdin", answer)
     sim.clear_requests()
     result = run_cli(*flags(sim, tmp_path), "apply", str(tmp_path / "plan.json"), env=env)
-    assert result.code == 3, result.err
-    assert "not applied" in result.err
+    assert result.code == 1, result.err
+    assert "cancelled" in result.err
     assert sim.requests == []
 
 
@@ -65,6 +65,9 @@ def test_scan_output_takes_its_format_from_the_suffix(
                      env=env)  # fmt: skip
     assert result.code == 0, result.err
     assert out.read_text().splitlines()[0].startswith("host,hits,clients,errors")
+    mismatch = run_cli(*flags(sim, tmp_path), "scan", "--output", str(out), "--format", "json",
+                       env=env)  # fmt: skip
+    assert mismatch.code == 2 and "names a csv file but --format is json" in mismatch.err
     as_json = tmp_path / "scan.out"
     run_cli(*flags(sim, tmp_path), "scan", "--since", "30d", "--output", str(as_json), env=env)
     assert "candidates" in json.loads(as_json.read_text())
@@ -131,3 +134,12 @@ def test_the_same_plan_applied_twice_is_already_applied(tmp_path: Path, run_cli:
         assert not [r for r in own.requests if r.type == "commit"]
     finally:
         own.stop()
+
+
+def test_a_name_that_does_not_resolve_is_not_retried(run_cli: RunCli) -> None:
+    # .invalid never resolves (RFC 2606); the answer comes from the local resolver.
+    result = run_cli("--host", "no-such-host.invalid", "exclusions", "list",
+                     env={"PANPIN_API_KEY": "k"})  # fmt: skip
+    assert result.code == 1
+    assert "the name does not resolve" in result.err
+    assert "retrying" not in result.err
