@@ -160,6 +160,13 @@ class _Progress:
     "(default: UnknownCA, BadCertificate).",
 )
 @click.option(
+    "--policy",
+    "policy_path",
+    metavar="FILE",
+    help="Take the signals (strong and weak) from this policy, so the counts are the ones `plan` "
+    "decides on.",
+)
+@click.option(
     "--filter",
     "user_filter",
     metavar="EXPR",
@@ -206,6 +213,7 @@ def scan(
     since: str | None,
     until: str | None,
     signals: tuple[str, ...],
+    policy_path: str | None,
     user_filter: str | None,
     max_logs: int | None,
     fmt: str | None,
@@ -227,6 +235,13 @@ def scan(
 
     opts = global_options(ctx)
     # Bad input is refused before anything talks to the device.
+    if policy_path is not None:
+        if signals:
+            raise click.UsageError("--signal and --policy both choose the signals; give one")
+        from panpin.decide.policy import load_policy
+
+        policy = load_policy(policy_path)
+        signals = (*policy.signals.strong, *policy.signals.weak)
     chosen = validate_signals(signals)
     for text, option in ((since, "--since"), (until, "--until")):
         if text:

@@ -448,7 +448,12 @@ def run_log_job(
 
     def ask() -> PollAnswer:
         try:
-            return api.read_stream({"type": "log", "action": "get", "job-id": job[0]}, consume)
+            answer = api.read_stream({"type": "log", "action": "get", "job-id": job[0]}, consume)
+            if not answer.final:
+                # A slow query is otherwise silent for many seconds (seen at -v).
+                shown = "?" if answer.progress is None else f"{answer.progress}%"
+                log.info("log query job %s: %s, %s", job[0], answer.status or "?", shown)
+            return answer
         except errors.NotPresent:
             log.info("log job %s is gone on the device; asking for the page again", job[0])
             start()

@@ -1,6 +1,6 @@
 """``panpin simulator serve``: run the simulator for users' own pipelines and tests.
 
-Prints one JSON line ``{"url", "ca_file", "api_key", "admin", ...}`` on stdout, logs to stderr and
+Prints one JSON line ``{"url", "ca_file", "api_key", "admin", "password", ...}`` on stdout, logs to stderr and
 serves until SIGINT or SIGTERM.
 """
 
@@ -127,6 +127,8 @@ def serve(
             "fingerprint": sim.fingerprint,
             "api_key": sim.api_key,
             "admin": sim.admin,
+            # What `panpin login --user ADMIN` asks for: a test device's made-up password.
+            "password": sim.scenario.admins[0].password,
             "mode": "panorama" if sim.panorama else "firewall",
         }
         click.echo(json.dumps(line))

@@ -143,3 +143,35 @@ def test_a_name_that_does_not_resolve_is_not_retried(run_cli: RunCli) -> None:
     assert result.code == 1
     assert "the name does not resolve" in result.err
     assert "retrying" not in result.err
+
+
+def test_scan_with_the_policy_counts_its_weak_signals_too(
+    sim: Simulator, tmp_path: Path, run_cli: RunCli
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.replace(
+        "thresholds:", "signals: {strong: [UnknownCA, BadCertificate], weak: [CertificateUnknown]}\n"
+        "thresholds:"))  # fmt: skip
+    env = {"PANPIN_API_KEY": sim.api_key}
+    plain = json.loads(run_cli(*flags(sim, tmp_path), "scan", "--since", "30d", "--format",
+                               "json", env=env).out)  # fmt: skip
+    with_policy = run_cli(*flags(sim, tmp_path), "scan", "--since", "30d", "--policy", str(policy),
+                          "--format", "json", env=env)  # fmt: skip
+    assert with_policy.code == 0, with_policy.err
+    errors_of = {c["host"]: c["errors"] for c in json.loads(with_policy.out)["candidates"]}
+    assert errors_of["api1.partner.example"] == {"CertificateUnknown": 3, "UnknownCA": 8}
+    assert {c["host"]: c["errors"] for c in plain["candidates"]}["api1.partner.example"] == {
+        "UnknownCA": 8
+    }
+    both = run_cli(*flags(sim, tmp_path), "scan", "--policy", str(policy), "--signal", "UnknownCA")
+    assert both.code == 2 and "give one" in both.err
+
+
+def test_a_log_query_in_progress_is_shown_at_verbose(
+    sim: Simulator, tmp_path: Path, run_cli: RunCli, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="panpin")
+    result = run_cli("-v", *flags(sim, tmp_path), "scan", "--format", "json",
+                     env={"PANPIN_API_KEY": sim.api_key})  # fmt: skip
+    assert result.code == 0, result.err
+    assert "log query job" in caplog.text and "ACT" in caplog.text
