@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -291,6 +292,8 @@ class Plan:
     decisions: tuple[Decision, ...] = ()
     kind: str = "policy"  # "policy" for plan/run, "rollback" for an inverse change
     rollback_of: str | None = None
+    # The end of the change window (local ISO time, ``plan --valid-for``); apply refuses it after.
+    not_after: str | None = None
 
     @property
     def has_changes(self) -> bool:
@@ -323,7 +326,13 @@ class Plan:
                 "add": [entry_to_dict(e) for e in self.adds],
                 "remove": [entry_to_dict(e) for e in self.removes],
             },
+            # Only when set: a plan without a window reads (and digests) as before.
+            **({"not_after": self.not_after} if self.not_after is not None else {}),
         }
+
+    def expired(self, now: datetime) -> bool:
+        """Past its change window (``not_after``)."""
+        return self.not_after is not None and now > datetime.fromisoformat(self.not_after)
 
     def to_dict(self) -> dict[str, Any]:
         body = self.body()
@@ -355,6 +364,7 @@ def build_plan(
     decisions: Sequence[Decision] = (),
     kind: str = "policy",
     rollback_of: str | None = None,
+    not_after: str | None = None,
 ) -> Plan:
     """Assemble a plan (pure). Adds already present with the same content are dropped; removals of
     entries that a person owns are refused here too, as a second line behind the decision module."""
@@ -383,9 +393,11 @@ def build_plan(
         decisions=tuple(decisions),
         kind=kind,
         rollback_of=rollback_of,
+        not_after=not_after,
     )
 
 
+_OPTIONAL = {"not_after"}
 _TOP = {
     "format",
     "kind",
@@ -406,6 +418,18 @@ _TOP = {
 }
 
 
+def _not_after(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PlanError(f"{where}: not_after must be a time")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise PlanError(f"{where}: not_after {value[:40]!r} is not an ISO time") from None
+    return value
+
+
 def load_plan(path: str | Path) -> Plan:
     """Load and check a plan file; any defect is a :class:`PlanError` (exit 2) naming the file."""
     p = Path(path)
@@ -424,7 +448,7 @@ def plan_from_dict(data: Any, where: str = "plan") -> Plan:
     if not isinstance(data, dict):
         raise PlanError(f"{where}: expected a JSON object")
     missing = sorted(_TOP - set(data))
-    unknown = sorted(set(data) - _TOP)
+    unknown = sorted(set(data) - _TOP - _OPTIONAL)
     if missing or unknown:
         raise PlanError(f"{where}: missing keys {missing or '-'}, unknown keys {unknown or '-'}")
     if data["format"] != PLAN_FORMAT:
@@ -484,6 +508,7 @@ def plan_from_dict(data: Any, where: str = "plan") -> Plan:
         ),
         kind=data["kind"],
         rollback_of=rollback_of,
+        not_after=_not_after(data.get("not_after"), where),
     )
     _check_contents(plan, where)
     return plan

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -223,6 +224,7 @@ class Session:
         until: str | None = None,
         confirmations: Mapping[str, HostConfirmation] | None = None,
         from_syslog: Sequence[str] = (),
+        valid_for: timedelta | None = None,
     ) -> Plan:
         """Reads the log and the list, decides by ``policy``, and returns the plan; writes nothing.
 
@@ -231,7 +233,8 @@ class Session:
         a candidate the capture did not see is ``not-seen``. ``from_syslog``: the evidence comes
         from these forwarded syslog files (this firewall's lines, the location's scope) instead
         of the device's log; the list is still read from the device, and the state history is
-        not touched (a later device scan would count the same entries twice).
+        not touched (a later device scan would count the same entries twice). ``valid_for``
+        gives the plan a change window (``not_after``): :meth:`apply` refuses it afterwards.
         """
         return self._plan(
             policy,
@@ -240,6 +243,7 @@ class Session:
             incremental=False,
             capture=confirmations,
             from_syslog=from_syslog,
+            valid_for=valid_for,
         )
 
     def _plan(
@@ -251,6 +255,7 @@ class Session:
         incremental: bool,
         capture: Mapping[str, HostConfirmation] | None = None,
         from_syslog: Sequence[str] = (),
+        valid_for: timedelta | None = None,
     ) -> Plan:
         info = self.info()
         current = self.exclusions()
@@ -295,6 +300,7 @@ class Session:
             scan=scan_doc,
             confirmations=confirmations,
             predefined=shipped.names or (),
+            valid_for=valid_for,
         )
         return plan
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ def policy_plan(
     change_id: str | None = None,
     confirmations: dict[str, str] | None = None,
     predefined: Sequence[str] = (),
+    valid_for: timedelta | None = None,
 ) -> tuple[Plan, DecisionSet]:
     """Decide and build the plan (pure once the inputs are read). Returns (plan, decision set).
 
@@ -134,6 +135,11 @@ def policy_plan(
         policy={"path": policy.source, "sha256": policy.sha256},
         scan=scan,
         decisions=decisions.decisions,
+        not_after=(
+            (datetime.now() + valid_for).isoformat(timespec="seconds")
+            if valid_for is not None
+            else None
+        ),
     )
     return plan, decisions
 
@@ -236,6 +242,11 @@ class Applier:
         done = self._already_applied(plan)
         if done is not None:
             return done
+        if plan.expired(datetime.now()):
+            raise errors.PlanError(
+                f"plan {plan.change_id} expired at {plan.not_after} (its change window, "
+                "plan --valid-for); re-run plan"
+            )
         return apply_plan(self._context(), plan, commit=commit)
 
     def finish(self, change_id: str, *, commit: bool) -> Outcome:

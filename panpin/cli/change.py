@@ -61,6 +61,7 @@ def render_plan(plan: Plan, fmt: str) -> str:
         f"{dev.get('serial')}), location {plan.location}\n"
         f"{len(plan.adds)} add(s), {len(plan.removes)} removal(s); base list of "
         f"{len(plan.base)} entries, fingerprint {plan.base_fingerprint[:12]}\n"
+        + (f"valid until {plan.not_after} (apply refuses it after)\n" if plan.not_after else "")
     )
     if plan.policy:
         head += f"policy {plan.policy.get('path')} (sha256 {plan.policy.get('sha256', '')[:12]})\n"
@@ -164,6 +165,14 @@ def _load_policy(path: str) -> Policy:
     help="A pcap/pcapng capture: mark hosts whose pinning it confirms (see `panpin confirm`).",
 )
 @click.option(
+    "--valid-for",
+    "valid_for",
+    default="24h",
+    show_default=True,
+    metavar="D",
+    help="The change window: `apply` refuses the plan after this long (30m, 24h, 7d).",
+)
+@click.option(
     "--from-syslog",
     "from_syslog",
     multiple=True,
@@ -181,14 +190,22 @@ def plan(
     fmt: str | None,
     detailed_exitcode: bool,
     capture_path: str | None,
+    valid_for: str,
     from_syslog: tuple[str, ...],
 ) -> None:
     """Scan the Decryption log, decide by the policy and diff against the list.
 
     Writes nothing to the device. The plan (with --out) is what `panpin apply` will do, exactly.
     """
+    from panpin.scan.logs import parse_duration
+
     policy = _load_policy(policy_path)
     check_output_path(out, "--out")
+    window = parse_duration(valid_for)
+    if window is None or window.total_seconds() <= 0:
+        raise click.BadParameter(
+            f"{valid_for!r} is no duration (30m, 24h, 7d)", param_hint="--valid-for"
+        )
     capture: dict[str, HostConfirmation] | None = None
     if capture_path:
         from panpin.capture import confirm_hosts
@@ -202,6 +219,7 @@ def plan(
             until=until,
             confirmations=capture,
             from_syslog=from_syslog,
+            valid_for=window,
         )
     if out:
         try:

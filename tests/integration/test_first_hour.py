@@ -175,3 +175,33 @@ def test_a_log_query_in_progress_is_shown_at_verbose(
                      env={"PANPIN_API_KEY": sim.api_key})  # fmt: skip
     assert result.code == 0, result.err
     assert "log query job" in caplog.text and "ACT" in caplog.text
+
+
+def test_a_plan_past_its_change_window_is_refused(
+    sim: Simulator, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime, timedelta
+
+    from panpin.change import workflow
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    env = {"PANPIN_API_KEY": sim.api_key}
+    plan = tmp_path / "plan.json"
+    made = run_cli(*flags(sim, tmp_path), "plan", "--policy", str(policy), "--valid-for", "1h",
+                   "--out", str(plan), env=env)  # fmt: skip
+    assert made.code == 0, made.err
+    not_after = json.loads(plan.read_text())["not_after"]
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> Later:  # type: ignore[override]
+            return cls.fromisoformat(not_after) + timedelta(minutes=1)
+
+    monkeypatch.setattr(workflow, "datetime", Later)
+    sim.clear_requests()
+    late = run_cli(*flags(sim, tmp_path), "apply", str(plan), "--yes", env=env)
+    assert late.code == 2 and f"expired at {not_after}" in late.err
+    assert not [r for r in sim.requests if r.action in ("set", "delete") or r.type == "commit"]
+    bad = run_cli(*flags(sim, tmp_path), "plan", "--policy", str(policy), "--valid-for", "soon")
+    assert bad.code == 2 and "--valid-for" in bad.err
