@@ -46,6 +46,10 @@ class PlanError(InputError):
     """A plan file is invalid, tampered with, or stale against the device."""
 
 
+class StalePlan(PlanError):
+    """The list on the device is no longer the plan's base: someone changed it since."""
+
+
 class InvalidHost(InputError):
     """A host name that must not reach an xpath or an XML element."""
 

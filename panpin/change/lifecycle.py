@@ -475,12 +475,12 @@ def _apply_locked(ctx: ChangeContext, plan: Plan, commit: bool, outcome: Outcome
         running = read_list(api, location)
         candidate = read_list(api, location, candidate=True)
         if list_fingerprint(running) != plan.base_fingerprint:
-            raise errors.PlanError(
+            raise errors.StalePlan(
                 f"stale plan {plan.change_id}: the exclusion list changed since the plan was made; "
                 "re-run plan"
             )
         if not _same(running, candidate):
-            raise errors.PlanError(
+            raise errors.StalePlan(
                 f"stale plan {plan.change_id}: the list has uncommitted edits in the candidate "
                 "configuration; commit or revert them, then re-run plan"
             )

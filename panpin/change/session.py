@@ -402,7 +402,21 @@ class Session:
             return RunResult(name, ChangeResult.NOTHING_TO_DO, plan=plan)
         if dry_run:
             return RunResult(name, "pending", errors.EXIT_PENDING, plan=plan)
-        outcome = self.apply(plan)
+        try:
+            outcome = self.apply(plan)
+        except errors.StalePlan:
+            # The list changed between run's own plan and its apply: plan once more.
+            self.say("the exclusion list changed while planning; planning again")
+            plan = self._plan(policy, since=since, until=None, incremental=True)
+            if not plan.has_changes:
+                return RunResult(name, ChangeResult.NOTHING_TO_DO, plan=plan)
+            try:
+                outcome = self.apply(plan)
+            except errors.StalePlan as exc:
+                raise errors.BusyError(
+                    f"the exclusion list changed again under panpin ({exc}): someone else is "
+                    "changing it; nothing was changed, try later"
+                ) from None
         return RunResult(name, outcome.result, plan=plan, outcome=outcome)
 
 

@@ -205,3 +205,48 @@ def test_a_plan_past_its_change_window_is_refused(
     assert not [r for r in sim.requests if r.action in ("set", "delete") or r.type == "commit"]
     bad = run_cli(*flags(sim, tmp_path), "plan", "--policy", str(policy), "--valid-for", "soon")
     assert bad.code == 2 and "--valid-for" in bad.err
+
+
+@pytest.mark.parametrize(("changes", "code"), [(1, 0), (2, 5)])
+def test_run_plans_again_once_when_the_list_changes_under_it(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, changes: int, code: int
+) -> None:
+    from panpin.change.session import Session
+    from panpin.panos.xmlapi import Connection, XmlApi
+
+    own = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "own", commit_seconds=0)
+    own.start()
+    try:
+        real_plan = Session._plan
+        made = [0]
+
+        def plan_then_alice_commits(self: Session, *args: object, **kw: object) -> object:
+            plan = real_plan(self, *args, **kw)  # type: ignore[arg-type]
+            if made[0] < changes:
+                # Another admin commits an entry between panpin's plan and its apply.
+                alice = XmlApi(Connection(host=own.host, api_key=own.key_for("alice"),
+                                          ca_file=str(own.ca_file)))  # fmt: skip
+                with alice:
+                    alice.config(
+                        "set",
+                        "/config/shared/ssl-decrypt/ssl-exclude-cert",
+                        f"<entry name='alice{made[0]}.example'><exclude>yes</exclude></entry>",
+                    )
+                    alice.commit(
+                        "<commit><partial><admin><member>alice</member></admin></partial></commit>"
+                    )
+            made[0] += 1
+            return plan
+
+        monkeypatch.setattr(Session, "_plan", plan_then_alice_commits)
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(POLICY)
+        result = run_cli(*flags(own, tmp_path), "run", "--policy", str(policy),
+                         env={"PANPIN_API_KEY": own.api_key})  # fmt: skip
+        assert result.code == code, result.err
+        assert made[0] == 2  # planned twice, never more
+        assert "planning again" in result.err
+        if code == 5:
+            assert "someone else is changing it" in result.err
+    finally:
+        own.stop()
