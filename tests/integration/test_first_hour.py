@@ -195,7 +195,7 @@ def test_a_plan_past_its_change_window_is_refused(
 
     class Later(datetime):
         @classmethod
-        def now(cls, tz: object = None) -> Later:  # type: ignore[override]
+        def now(cls, tz: object = None) -> Later:
             return cls.fromisoformat(not_after) + timedelta(minutes=1)
 
     monkeypatch.setattr(workflow, "datetime", Later)
