@@ -449,6 +449,8 @@ def history(ctx: click.Context, fmt: str | None) -> None:
 
 HISTORY_COLUMNS = [
     "change_id",
+    "kind",
+    "rollback_of",
     "started",
     "admin",
     "device",

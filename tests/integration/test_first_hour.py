@@ -250,3 +250,26 @@ def test_run_plans_again_once_when_the_list_changes_under_it(
             assert "someone else is changing it" in result.err
     finally:
         own.stop()
+
+
+def test_history_tells_a_rollback_from_a_change(tmp_path: Path, run_cli: RunCli) -> None:
+    own = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "own")
+    own.start()
+    try:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(POLICY)
+        env = {"PANPIN_API_KEY": own.api_key}
+        done = run_cli(*flags(own, tmp_path), "run", "--policy", str(policy), "--format", "json",
+                       env=env)  # fmt: skip
+        assert done.code == 0, done.err
+        change_id = json.loads(done.out)[0]["change_id"]
+        undone = run_cli(*flags(own, tmp_path), "rollback", "--last", "--yes", env=env)
+        assert undone.code == 0, undone.err
+        table = run_cli(*flags(own, tmp_path), "history", "--format", "table", env=env).out
+        header, *rows = table.splitlines()
+        assert header.split()[:3] == ["CHANGE_ID", "KIND", "ROLLBACK_OF"]
+        kinds = {r.split()[0]: r.split()[1:3] for r in rows}
+        assert kinds[change_id][0] == "policy"
+        assert ["rollback", change_id] in kinds.values()
+    finally:
+        own.stop()
