@@ -302,11 +302,11 @@ SEEN_TAGS = " seen"
 
 def _unknown_format(entry: Mapping[str, str]) -> str:
     seen = [t for t in entry.get(SEEN_TAGS, "").split(",") if t]
-    shown = ", ".join(seen[:30]) + (f" (and {len(seen) - 30} more)" if len(seen) > 30 else "")
+    shown = ", ".join(seen[:100]) + (f" (and {len(seen) - 100} more)" if len(seen) > 100 else "")
     return (
         "the Decryption log answered entries with none of the fields "
         f"{', '.join(KEY_FIELDS)}: a format panpin does not know, not 'no pinning found'; "
-        f"fields seen: {safe_text(shown, 400) or 'none'}"
+        f"fields seen: {safe_text(shown, 1500) or 'none'}"
     )
 
 

@@ -324,3 +324,37 @@ def test_hosts_an_enabled_predefined_exclusion_covers_need_no_entry(
                 assert "predefined exclusions not checked" in result.err
         finally:
             sim.stop()
+
+
+def test_a_page_whose_entries_carry_none_of_the_known_fields_exits_1(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: object
+) -> None:
+    import pytest
+
+    from panpin.simulator.logs import LogStore
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    real_render = LogStore.render
+
+    def renamed(self: LogStore, indexes: Any) -> str:
+        # A release that renames the fields panpin reads (PAN-OS 12.1 adds client-/server-
+        # prefixed ones): the device answers entries, none with error, sni or cn.
+        text = real_render(self, indexes)
+        for old, new in (("sni", "server_sni"), ("cn", "server_cn"), ("error", "client_error")):
+            text = text.replace(f"<{old}>", f"<{new}>").replace(f"</{old}>", f"</{new}>")
+            text = text.replace(f"<{old}/>", f"<{new}/>")
+        return text
+
+    monkeypatch.setattr(LogStore, "render", renamed)
+    sim = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "sim")
+    sim.start()
+    try:
+        result = run_cli(*device_args(sim), "scan", "--since", "30d", "--format", "json",
+                         env={"PANPIN_API_KEY": sim.api_key})  # fmt: skip
+        assert result.code == 1, result.err
+        assert result.out == ""  # no "no pinning found" document
+        (line,) = [ln for ln in result.err.splitlines() if ln.startswith("panpin: error:")]
+        assert "none of the fields error, sni, cn" in line
+        assert "client_error" in line and "server_sni" in line and "server_cn" in line
+    finally:
+        sim.stop()
