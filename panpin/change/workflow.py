@@ -7,7 +7,7 @@ by :mod:`panpin.decide.engine` and :mod:`panpin.change.plan`, which do no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,8 @@ def policy_plan(
     ``confirmations`` (host -> confirmed|likely|not-pinning|not-seen, from a capture) feed rules
     that require confirmation and are shown in the decisions.
     """
-    admin = device.require_admin()
+    # Planning only reads: the admin is recorded when known; apply needs one (it commits).
+    admin = device.admin or ""
     change_id = change_id or new_change_id()
     decisions = decide(
         candidates,
@@ -239,6 +240,8 @@ class Applier:
             raise errors.PlanError(
                 f"plan {plan.change_id} is for location {plan.location}, not {self.device.location}"
             )
+        # The journal records who committed: the admin applying now, whoever planned.
+        plan = replace(plan, admin=self.device.require_admin())
         done = self._already_applied(plan)
         if done is not None:
             return done

@@ -273,3 +273,26 @@ def test_history_tells_a_rollback_from_a_change(tmp_path: Path, run_cli: RunCli)
         assert ["rollback", change_id] in kinds.values()
     finally:
         own.stop()
+
+
+def test_plan_needs_no_admin_apply_does(tmp_path: Path, run_cli: RunCli) -> None:
+    own = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "own")
+    own.start()
+    try:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(POLICY)
+        env = {"PANPIN_API_KEY": own.api_key}
+        device = ["--host", own.host, "--ca-file", str(own.ca_file), "--state",
+                  str(tmp_path / "state.db")]  # fmt: skip
+        plan = tmp_path / "plan.json"
+        made = run_cli(*device, "plan", "--policy", str(policy), "--out", str(plan), env=env)
+        assert made.code == 0, made.err
+        assert json.loads(plan.read_text())["admin"] == ""
+        refused = run_cli(*device, "apply", str(plan), "--yes", env=env)
+        assert refused.code == 2 and "no admin set" in refused.err
+        applied = run_cli(*device, "--admin", own.admin, "apply", str(plan), "--yes", env=env)
+        assert applied.code == 0, applied.err
+        history = json.loads(run_cli(*device, "history", "--format", "json", env=env).out)
+        assert [r["admin"] for r in history] == [own.admin]
+    finally:
+        own.stop()
