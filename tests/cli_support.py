@@ -3,6 +3,8 @@ flags that point panpin at a simulator, and the environment that carries its key
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +29,35 @@ def sim_args(sim: Any, tmp_path: Path, location: str | None = None) -> list[str]
 def sim_env(sim: Any) -> dict[str, str]:
     """The key travels in the environment only, as it must in real use."""
     return {"PANPIN_API_KEY": sim.api_key}
+
+
+# A small policy that allows the demo's vendor hosts on little evidence (issue-18 tests).
+VENDOR_POLICY = """\
+version: 1
+thresholds: {min_hits: 1, min_clients: 1, window: 30d}
+rules:
+  - name: vendor
+    match: {domain: vendor.example}
+    action: allow
+"""
+
+
+@contextlib.contextmanager
+def own_simulator(workdir: Path, scenario: Any = "demo", **options: Any) -> Iterator[Any]:
+    """A simulator of the test's own (its state changes), stopped however the test ends."""
+    from panpin.simulator import Simulator, load_scenario
+
+    if isinstance(scenario, str):
+        scenario = load_scenario(scenario)
+    sim = Simulator(scenario=scenario, workdir=workdir, **options)
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def write_policy(tmp_path: Path, text: str = VENDOR_POLICY) -> Path:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    return policy

@@ -3,12 +3,14 @@ no traceback, and no request reaches the device (issue 18)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import own_simulator, write_policy
 from conftest import RunCli
 
-from panpin.simulator import Simulator, load_scenario
+from panpin.simulator import Simulator
 
 POLICY = """\
 version: 1
@@ -20,11 +22,9 @@ rules:
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> object:
-    s = Simulator(scenario=load_scenario("demo"), workdir=tmp_path_factory.mktemp("sim"))
-    s.start()
-    yield s
-    s.stop()
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    with own_simulator(tmp_path_factory.mktemp("sim")) as shared:
+        yield shared
 
 
 CASES = [
@@ -55,8 +55,7 @@ CASES = [
 def test_a_bad_path_is_one_clear_line(
     sim: Simulator, tmp_path: Path, run_cli: RunCli, what: str, args: list[str], says: str
 ) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
+    policy = write_policy(tmp_path, POLICY)
     (tmp_path / "plan.json").write_text("{}")
     filled = [a.format(tmp=tmp_path, policy=policy) for a in args]
     device = ["--host", sim.host, "--admin", sim.admin, "--state", str(tmp_path / "s.db")]

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cli_support import own_simulator
 from conftest import RunCli
 
 from panpin.simulator import Simulator, load_scenario
@@ -89,9 +90,7 @@ def as_syslog(entries: list[dict[str, str]], columns: list[str]) -> list[str]:
 def test_every_cause_counted_alike_by_device_scan_and_from_syslog(
     tmp_path: Path, run_cli: RunCli
 ) -> None:
-    sim = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "sim")
-    sim.start()
-    try:
+    with own_simulator(tmp_path / "sim") as sim:
         env = {"PANPIN_API_KEY": sim.api_key}
         live = run_cli(*device_args(sim), "scan", *WINDOW, "--format", "json", env=env)
         assert live.code == 0, live.err
@@ -143,8 +142,6 @@ def test_every_cause_counted_alike_by_device_scan_and_from_syslog(
         assert decisions["*.badssl.example"]["reason"].startswith("no SNI")
         assert decisions["vpn.corp.example"]["action"] == "not-pinning"
         assert decisions["cdn.media.example"]["action"] == "review"
-    finally:
-        sim.stop()
 
 
 def test_the_real_elastic_line_reads_as_documented_and_is_not_forward_proxy(
@@ -201,9 +198,7 @@ def test_plan_from_syslog_keeps_this_firewalls_lines_and_leaves_the_history_alon
 ) -> None:
     from panpin.scan.files import scan_syslog
 
-    sim = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "sim")
-    sim.start()
-    try:
+    with own_simulator(tmp_path / "sim") as sim:
         columns = documented_columns()
         entries = sim.logs.entries()
         lines = as_syslog(entries, columns)
@@ -240,8 +235,6 @@ def test_plan_from_syslog_keeps_this_firewalls_lines_and_leaves_the_history_alon
         )  # fmt: skip
         assert "vsys2-only.example" not in {c.host for c in scoped.candidates}
         assert scoped.out_of_scope == len(vsys2) and scoped.scope == "vsys vsys1"
-    finally:
-        sim.stop()
 
 
 def _tables_with_rows(path: Path) -> set[str]:
@@ -253,9 +246,7 @@ def _tables_with_rows(path: Path) -> set[str]:
 
 
 def test_a_template_counts_only_the_firewalls_it_serves(tmp_path: Path, run_cli: RunCli) -> None:
-    sim = Simulator(scenario=load_scenario("panorama"), workdir=tmp_path / "sim")
-    sim.start()
-    try:
+    with own_simulator(tmp_path / "sim", load_scenario("panorama")) as sim:
         dc = "007951000333333"  # dc-fw-01, the only firewall of stack dc-stack (template dc)
         result = run_cli(
             *device_args(sim), "--location", "template:dc", "scan", "--since", "30d",
@@ -277,8 +268,6 @@ def test_a_template_counts_only_the_firewalls_it_serves(tmp_path: Path, run_cli:
         assert {c["host"]: c["hits"] for c in doc["candidates"]} == wanted
         assert all(c["devices"] == [dc] for c in doc["candidates"])
         assert doc["out_of_scope"] == others > 0
-    finally:
-        sim.stop()
 
 
 def test_hosts_an_enabled_predefined_exclusion_covers_need_no_entry(
@@ -301,9 +290,7 @@ def test_hosts_an_enabled_predefined_exclusion_covers_need_no_entry(
     policy = tmp_path / "allow-all.yaml"
     policy.write_text(ALLOW_ALL)
     for scenario, checked in ((scenario_from_dict(data), True), (load_scenario("demo"), False)):
-        sim = Simulator(scenario=scenario, workdir=tmp_path / f"sim-{checked}")
-        sim.start()
-        try:
+        with own_simulator(tmp_path / f"sim-{checked}", scenario) as sim:
             result = run_cli(
                 *device_args(sim), "plan", "--policy", str(policy), *WINDOW[:2],
                 "--format", "json", env={"PANPIN_API_KEY": sim.api_key},
@@ -322,8 +309,6 @@ def test_hosts_an_enabled_predefined_exclusion_covers_need_no_entry(
             else:
                 assert decisions["sync.vendor.example"]["action"] == "allow"
                 assert "predefined exclusions not checked" in result.err
-        finally:
-            sim.stop()
 
 
 def test_a_page_whose_entries_carry_none_of_the_known_fields_exits_1(
@@ -346,9 +331,7 @@ def test_a_page_whose_entries_carry_none_of_the_known_fields_exits_1(
         return text
 
     monkeypatch.setattr(LogStore, "render", renamed)
-    sim = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "sim")
-    sim.start()
-    try:
+    with own_simulator(tmp_path / "sim") as sim:
         result = run_cli(*device_args(sim), "scan", "--since", "30d", "--format", "json",
                          env={"PANPIN_API_KEY": sim.api_key})  # fmt: skip
         assert result.code == 1, result.err
@@ -356,5 +339,3 @@ def test_a_page_whose_entries_carry_none_of_the_known_fields_exits_1(
         (line,) = [ln for ln in result.err.splitlines() if ln.startswith("panpin: error:")]
         assert "none of the fields error, sni, cn" in line
         assert "client_error" in line and "server_sni" in line and "server_cn" in line
-    finally:
-        sim.stop()

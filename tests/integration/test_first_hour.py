@@ -5,43 +5,31 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import VENDOR_POLICY, own_simulator, sim_args, write_policy
 from conftest import RunCli
 
-from panpin.simulator import Simulator, load_scenario
+from panpin.simulator import Simulator
 
-POLICY = """\
-version: 1
-thresholds: {min_hits: 1, min_clients: 1, window: 30d}
-rules:
-  - name: vendor
-    match: {domain: vendor.example}
-    action: allow
-"""
+POLICY = VENDOR_POLICY
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> object:
-    s = Simulator(scenario=load_scenario("demo"), workdir=tmp_path_factory.mktemp("sim"))
-    s.start()
-    yield s
-    s.stop()
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    with own_simulator(tmp_path_factory.mktemp("sim")) as shared:
+        yield shared
 
 
-def flags(sim: Simulator, tmp_path: Path) -> list[str]:
-    return [
-        "--host", sim.host, "--ca-file", str(sim.ca_file), "--admin", sim.admin,
-        "--state", str(tmp_path / "state.db"),
-    ]  # fmt: skip
+flags = sim_args
 
 
 def test_declining_the_prompt_is_cancelled_exit_1_and_changes_nothing(
     sim: Simulator, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
+    policy = write_policy(tmp_path, POLICY)
     env = {"PANPIN_API_KEY": sim.api_key}
     made = run_cli(*flags(sim, tmp_path), "plan", "--policy", str(policy), "--out",
                    str(tmp_path / "plan.json"), env=env)  # fmt: skip
@@ -113,11 +101,8 @@ def test_an_expired_panpin_entry_is_marked_in_the_list(
 
 
 def test_the_same_plan_applied_twice_is_already_applied(tmp_path: Path, run_cli: RunCli) -> None:
-    own = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "own")
-    own.start()
-    try:
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(POLICY)
+    with own_simulator(tmp_path / "own") as own:
+        policy = write_policy(tmp_path, POLICY)
         env = {"PANPIN_API_KEY": own.api_key}
         plan = tmp_path / "plan.json"
         made = run_cli(*flags(own, tmp_path), "plan", "--policy", str(policy), "--out", str(plan),
@@ -132,8 +117,6 @@ def test_the_same_plan_applied_twice_is_already_applied(tmp_path: Path, run_cli:
         assert "already applied" in again.err
         assert not [r for r in own.requests if r.action in ("set", "delete", "edit")]
         assert not [r for r in own.requests if r.type == "commit"]
-    finally:
-        own.stop()
 
 
 def test_a_name_that_does_not_resolve_is_not_retried(run_cli: RunCli) -> None:
@@ -184,8 +167,7 @@ def test_a_plan_past_its_change_window_is_refused(
 
     from panpin.change import workflow
 
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
+    policy = write_policy(tmp_path, POLICY)
     env = {"PANPIN_API_KEY": sim.api_key}
     plan = tmp_path / "plan.json"
     made = run_cli(*flags(sim, tmp_path), "plan", "--policy", str(policy), "--valid-for", "1h",
@@ -214,9 +196,7 @@ def test_run_plans_again_once_when_the_list_changes_under_it(
     from panpin.change.session import Session
     from panpin.panos.xmlapi import Connection, XmlApi
 
-    own = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "own", commit_seconds=0)
-    own.start()
-    try:
+    with own_simulator(tmp_path / "own", commit_seconds=0) as own:
         real_plan = Session._plan
         made = [0]
 
@@ -239,8 +219,7 @@ def test_run_plans_again_once_when_the_list_changes_under_it(
             return plan
 
         monkeypatch.setattr(Session, "_plan", plan_then_alice_commits)
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(POLICY)
+        policy = write_policy(tmp_path, POLICY)
         result = run_cli(*flags(own, tmp_path), "run", "--policy", str(policy),
                          env={"PANPIN_API_KEY": own.api_key})  # fmt: skip
         assert result.code == code, result.err
@@ -248,16 +227,11 @@ def test_run_plans_again_once_when_the_list_changes_under_it(
         assert "planning again" in result.err
         if code == 5:
             assert "someone else is changing it" in result.err
-    finally:
-        own.stop()
 
 
 def test_history_tells_a_rollback_from_a_change(tmp_path: Path, run_cli: RunCli) -> None:
-    own = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "own")
-    own.start()
-    try:
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(POLICY)
+    with own_simulator(tmp_path / "own") as own:
+        policy = write_policy(tmp_path, POLICY)
         env = {"PANPIN_API_KEY": own.api_key}
         done = run_cli(*flags(own, tmp_path), "run", "--policy", str(policy), "--format", "json",
                        env=env)  # fmt: skip
@@ -271,16 +245,11 @@ def test_history_tells_a_rollback_from_a_change(tmp_path: Path, run_cli: RunCli)
         kinds = {r.split()[0]: r.split()[1:3] for r in rows}
         assert kinds[change_id][0] == "policy"
         assert ["rollback", change_id] in kinds.values()
-    finally:
-        own.stop()
 
 
 def test_plan_needs_no_admin_apply_does(tmp_path: Path, run_cli: RunCli) -> None:
-    own = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "own")
-    own.start()
-    try:
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(POLICY)
+    with own_simulator(tmp_path / "own") as own:
+        policy = write_policy(tmp_path, POLICY)
         env = {"PANPIN_API_KEY": own.api_key}
         device = ["--host", own.host, "--ca-file", str(own.ca_file), "--state",
                   str(tmp_path / "state.db")]  # fmt: skip
@@ -294,5 +263,3 @@ def test_plan_needs_no_admin_apply_does(tmp_path: Path, run_cli: RunCli) -> None
         assert applied.code == 0, applied.err
         history = json.loads(run_cli(*device, "history", "--format", "json", env=env).out)
         assert [r["admin"] for r in history] == [own.admin]
-    finally:
-        own.stop()

@@ -8,18 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_support import VENDOR_POLICY, own_simulator, write_policy
 from conftest import RunCli
 
 from panpin.simulator import Simulator, scenario_from_dict
 
-POLICY = """\
-version: 1
-thresholds: {min_hits: 1, min_clients: 1, window: 30d}
-rules:
-  - name: vendor
-    match: {domain: vendor.example}
-    action: allow
-"""
+POLICY = VENDOR_POLICY
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +22,8 @@ def pano(tmp_path_factory: pytest.TempPathFactory) -> object:
         (resources.files("panpin.simulator") / "scenarios" / "panorama.yaml").read_text()
     )
     data["panorama"]["templates"].append({"name": "lab"})  # in no stack: serves no firewall
-    sim = Simulator(scenario=scenario_from_dict(data), workdir=tmp_path_factory.mktemp("pano"))
-    sim.start()
-    yield sim
-    sim.stop()
+    with own_simulator(tmp_path_factory.mktemp("pano"), scenario_from_dict(data)) as sim:
+        yield sim
 
 
 @pytest.mark.parametrize(
@@ -48,8 +40,7 @@ def test_a_location_that_reaches_no_firewall_is_refused_before_any_write(
     pano: Simulator, tmp_path: Path, run_cli: RunCli, location: str, code: int, says: str,
     command: str,
 ) -> None:  # fmt: skip
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
+    policy = write_policy(tmp_path, POLICY)
     pano.clear_requests()
     result = run_cli(
         "--host", pano.host, "--ca-file", str(pano.ca_file), "--admin", pano.admin,
@@ -66,8 +57,7 @@ def test_a_location_that_reaches_no_firewall_is_refused_before_any_write(
 def test_a_template_in_a_stack_with_firewalls_plans(
     pano: Simulator, tmp_path: Path, run_cli: RunCli
 ) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
+    policy = write_policy(tmp_path, POLICY)
     result = run_cli(
         "--host", pano.host, "--ca-file", str(pano.ca_file), "--admin", pano.admin,
         "--location", "template:branch", "plan", "--policy", str(policy),

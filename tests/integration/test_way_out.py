@@ -8,21 +8,26 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_support import own_simulator, sim_args, sim_env, write_policy
 from conftest import RunCli
 
 from panpin.panos.exclusions import read_list
 from panpin.panos.xmlapi import Connection, XmlApi
 from panpin.settings import Location
-from panpin.simulator import Simulator, load_scenario
+from panpin.simulator import Simulator
 
-POLICY = """\
-version: 1
-thresholds: {min_hits: 1, min_clients: 1, window: 30d}
-rules:
-  - name: vendor
-    match: {domain: vendor.example}
-    action: allow
-"""
+
+def leave_uncommitted(
+    sim: Simulator, tmp_path: Path, run_cli: RunCli
+) -> tuple[list[str], dict[str, str], Path, str]:
+    """Plan, then `apply --no-commit`: panpin's change waits in the candidate."""
+    policy = write_policy(tmp_path)
+    base, env = sim_args(sim, tmp_path), sim_env(sim)
+    plan = tmp_path / "plan.json"
+    assert run_cli(*base, "plan", "--policy", str(policy), "--out", str(plan), env=env).code == 0
+    left = run_cli(*base, "apply", str(plan), "--yes", "--no-commit", env=env)
+    assert left.code == 0 and json.loads(left.out)["result"] == "uncommitted", left.err
+    return base, env, policy, str(json.loads(left.out)["change_id"])
 
 
 def lists(sim: Simulator) -> tuple[set[str], set[str]]:
@@ -37,23 +42,8 @@ def lists(sim: Simulator) -> tuple[set[str], set[str]]:
 def test_no_commit_then_run_names_the_way_out_and_it_works(
     tmp_path: Path, run_cli: RunCli, verb: str
 ) -> None:
-    sim = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "sim")
-    sim.start()
-    try:
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(POLICY)
-        base = [
-            "--host", sim.host, "--ca-file", str(sim.ca_file), "--admin", sim.admin,
-            "--state", str(tmp_path / "state.db"),
-        ]  # fmt: skip
-        env = {"PANPIN_API_KEY": sim.api_key}
-        plan = tmp_path / "plan.json"
-        assert (
-            run_cli(*base, "plan", "--policy", str(policy), "--out", str(plan), env=env).code == 0
-        )
-        left = run_cli(*base, "apply", str(plan), "--yes", "--no-commit", env=env)
-        assert left.code == 0 and json.loads(left.out)["result"] == "uncommitted", left.err
-        change_id = json.loads(left.out)["change_id"]
+    with own_simulator(tmp_path / "sim") as sim:
+        base, env, policy, change_id = leave_uncommitted(sim, tmp_path, run_cli)
         before_running, before_candidate = lists(sim)
         assert "app.vendor.example" in before_candidate - before_running
 
@@ -78,29 +68,13 @@ def test_no_commit_then_run_names_the_way_out_and_it_works(
         # And the next run works again.
         again = run_cli(*base, "run", "--policy", str(policy), env=env)
         assert again.code == 0, again.err
-    finally:
-        sim.stop()
 
 
 def test_commit_refuses_when_the_admin_has_other_pending_changes(
     tmp_path: Path, run_cli: RunCli
 ) -> None:
-    sim = Simulator(scenario=load_scenario("demo"), workdir=tmp_path / "sim")
-    sim.start()
-    try:
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(POLICY)
-        base = [
-            "--host", sim.host, "--ca-file", str(sim.ca_file), "--admin", sim.admin,
-            "--state", str(tmp_path / "state.db"),
-        ]  # fmt: skip
-        env = {"PANPIN_API_KEY": sim.api_key}
-        plan = tmp_path / "plan.json"
-        assert (
-            run_cli(*base, "plan", "--policy", str(policy), "--out", str(plan), env=env).code == 0
-        )
-        left = run_cli(*base, "apply", str(plan), "--yes", "--no-commit", env=env)
-        change_id = json.loads(left.out)["change_id"]
+    with own_simulator(tmp_path / "sim") as sim:
+        base, env, _, change_id = leave_uncommitted(sim, tmp_path, run_cli)
         api = XmlApi(Connection(host=sim.host, api_key=sim.api_key, ca_file=str(sim.ca_file)))
         with api:  # the same admin edits something else by hand
             api.config(
@@ -114,5 +88,3 @@ def test_commit_refuses_when_the_admin_has_other_pending_changes(
         assert refused.code == 5, refused.err
         assert "other uncommitted changes" in refused.err
         assert not [r for r in sim.requests if r.type == "commit"]
-    finally:
-        sim.stop()
