@@ -424,6 +424,19 @@ class StateDB:
             candidates = [_candidate(r) for r in rows]
         return list(merge_candidates(candidates))
 
+    def timeline(
+        self, device: str, since: str, *, location: str = "shared"
+    ) -> dict[str, list[tuple[str, int]]]:
+        """Pinning hits per host and day from the day of ``since`` on (the plan's chart)."""
+        from panpin.scan.evidence import timeline_of
+
+        day = since.strip()[:10]
+        with self.connect() as db:
+            rows = db.execute(_SELECT_SINCE, (device, location, day)).fetchall()
+        return timeline_of(
+            (c.host, str(r[2]), c.hits) for r, c in ((r, _candidate(r)) for r in rows)
+        )
+
     def prune_evidence(self, before_day: str, *, db: sqlite3.Connection | None = None) -> int:
         """Drop daily evidence older than ``before_day`` (``YYYY/MM/DD``); returns rows dropped."""
         with self._use(db) as conn:

@@ -356,13 +356,16 @@ def scan_for_plan(
         covering_names=[e.name for e in current if e.exclude],
     )
     pinning, others = result.candidates, result.not_pinning
+    timeline = result.timeline
     window_start = None
     if state is not None:
         # Thresholds count over the policy's window across runs, not just this run's new logs.
         window_start = format_time(device_clock(api) - window.delta)
+        where = str(device.location)
         pinning, others = split_pinning(
-            state.evidence_window(info.serial, window_start, location=str(device.location))
+            state.evidence_window(info.serial, window_start, location=where)
         )
+        timeline = state.timeline(info.serial, window_start, location=where)
     # decide sees every host: those without pinning evidence get a not-pinning decision that says
     # why, so a reviewer of the plan sees them too.
     candidates = [*pinning, *others]
@@ -375,6 +378,7 @@ def scan_for_plan(
         incremental=incremental,
         window_start=window_start,
     )
+    doc["timeline"] = {h: [list(p) for p in points] for h, points in timeline.items()}
     return candidates, doc
 
 
@@ -422,6 +426,7 @@ def _syslog_for_plan(
         window_start=None,
         scope=f"{result.scope}; lines of firewall {info.serial}",
     )
+    doc["timeline"] = {h: [list(p) for p in points] for h, points in result.timeline.items()}
     doc["from_syslog"] = list(paths)
     return [*pinning, *others], doc
 

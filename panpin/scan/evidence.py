@@ -84,6 +84,9 @@ class ScanResult:
     scope: str = "every entry the query returned"
     # Entries of the window that were outside that scope (not counted).
     out_of_scope: int = 0
+    # Pinning entries per host and receive day: {host: [("YYYY/MM/DD", count), ...]} (the
+    # report's chart of a real plan).
+    timeline: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     # The --max-logs cap stopped the read before the window was exhausted.
     truncated: bool = False
     # The window actually read (device-local), when known.
@@ -355,6 +358,8 @@ class Aggregator:
         self.out_of_scope = 0  # another vsys' or firewall's entries
         self.rejected_entries = 0
         self.rejected_overflow = 0  # rejected entries whose value did not fit in the list
+        # (host, YYYY/MM/DD) -> pinning entries: the per-day series a plan carries.
+        self._per_day: dict[tuple[str, str], int] = {}
 
     @property
     def scope(self) -> str:
@@ -477,6 +482,9 @@ class Aggregator:
             # Thresholds count pinning entries only: the rest is shown under its cause.
             return
         slot.hits += 1
+        day_key = (host, when[:10])
+        per_day = self._per_day
+        per_day[day_key] = per_day.get(day_key, 0) + 1
         errors = slot.errors
         errors[reading.alert] = errors.get(reading.alert, 0) + 1
         user = get("srcuser", "")
@@ -541,10 +549,26 @@ class Aggregator:
         """Hosts whose entries hold no pinning cause, most entries first."""
         return split_pinning(self._all(covering_names))[1]
 
+    def timeline(self) -> dict[str, list[tuple[str, int]]]:
+        """Pinning entries per host and day, days in order (entries without a time left out)."""
+        return timeline_of(
+            (host, day, count) for (host, day), count in self._per_day.items() if day
+        )
+
     def rejected(self) -> tuple[Rejected, ...]:
         """Values that are no host name, once each with their count, most frequent first."""
         items = sorted(self._rejected.items(), key=lambda kv: (-kv[1], kv[0]))
         return tuple(Rejected(value, reason, count) for (value, reason), count in items)
+
+
+def timeline_of(rows: Iterable[tuple[str, str, int]]) -> dict[str, list[tuple[str, int]]]:
+    """``(host, day, count)`` rows as ``{host: [(day, count), ...]}``, hosts and days sorted."""
+    series: dict[str, dict[str, int]] = {}
+    for host, day, count in rows:
+        if count > 0:
+            days = series.setdefault(host, {})
+            days[day] = days.get(day, 0) + count
+    return {host: sorted(days.items()) for host, days in sorted(series.items())}
 
 
 _PINNING = Cause.PINNING.value

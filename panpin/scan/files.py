@@ -45,6 +45,7 @@ def _result(
         not_pinning=aggregator.not_pinning(),
         scope=aggregator.scope,
         out_of_scope=aggregator.out_of_scope,
+        timeline=aggregator.timeline(),
     )
 
 

@@ -751,6 +751,7 @@ def scan_device(
         not_pinning=aggregator.not_pinning(names),
         scope=aggregator.scope,
         out_of_scope=aggregator.out_of_scope,
+        timeline=aggregator.timeline(),
     )
 
 

@@ -263,3 +263,28 @@ def test_plan_needs_no_admin_apply_does(tmp_path: Path, run_cli: RunCli) -> None
         assert applied.code == 0, applied.err
         history = json.loads(run_cli(*device, "history", "--format", "json", env=env).out)
         assert [r["admin"] for r in history] == [own.admin]
+
+
+def test_a_real_plan_carries_the_per_day_series_the_report_charts(
+    sim: Simulator, tmp_path: Path, run_cli: RunCli
+) -> None:
+    from panpin.change.plan import load_plan
+    from panpin.report import render_report
+
+    policy = write_policy(tmp_path, POLICY)
+    plan_file = tmp_path / "plan.json"
+    made = run_cli(*flags(sim, tmp_path), "plan", "--policy", str(policy), "--out",
+                   str(plan_file), env={"PANPIN_API_KEY": sim.api_key})  # fmt: skip
+    assert made.code == 0, made.err
+    plan = load_plan(plan_file)
+    timeline = plan.scan["timeline"]
+    candidates = plan.scan["candidates"]
+    assert candidates
+    for c in candidates:
+        points = timeline[c["host"]]
+        assert sum(n for _, n in points) == c["hits"]
+        days = [d for d, _ in points]
+        assert days == sorted(days) and all(c["first_seen"][:10] <= d for d in days)
+    page = render_report(plan)
+    assert "the plan has no per-day timeline" not in page
+    assert page.count('class="bar"') >= len(candidates)

@@ -150,6 +150,11 @@ def test_aggregator_days_round_trip_through_the_database(tmp_path: Path) -> None
     broken = next(c for c in stored if c.host == "broken.example")
     assert (broken.hits, broken.causes) == (0, {"incomplete-chain": 2})
     assert broken.issuer_urls == ("http://ca.example/int.crt",)
+    # The per-day series a plan carries for its chart: pinning hits only.
+    assert db.timeline("fw", "2026/11/01") == {
+        "app.vendor.example": [("2026/11/19", 1), ("2026/11/20", 1)]
+    }
+    assert agg.timeline() == db.timeline("fw", "2026/11/01")
 
 
 def test_evidence_from_before_causes_is_dropped_and_read_again(tmp_path: Path) -> None:
