@@ -49,6 +49,7 @@ ACTION_COLORS: Final[dict[str, str]] = {
     "rejected": "#8a8a8a",
 }
 _OTHER_COLOR: Final = "#8a8a8a"
+_REACH_NOTE: Final = "; reach on the device:"
 STATUS_CLASSES: Final = ("confirmed", "likely", "not-pinning", "not-seen")
 
 _STYLE: Final = """
@@ -320,7 +321,8 @@ def _changes(plan: Plan, decisions: Sequence[Decision]) -> str:
             rules = sorted({m.rule for m in members if m.rule})
             rule = entry.marker.rule if entry.marker and entry.marker.rule else ", ".join(rules)
             expires = entry.expires.isoformat() if entry.expires else "never"
-            reasons = "<br>".join(_e(m.reason) for m in members[:3]) or "-"
+            # The reach has a column of its own: not repeated in every member's reason.
+            reasons = "<br>".join(_e(m.reason.split(_REACH_NOTE)[0]) for m in members[:3]) or "-"
             rows.append(
                 [
                     f'<span class="mono">{_e(entry.name)}</span>',

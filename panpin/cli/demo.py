@@ -47,6 +47,7 @@ def demo(keep: bool, panorama: bool) -> None:
     policy_file = workdir / "policy.yaml"
     policy_file.write_text(_policy_text(), encoding="utf-8")
     plan_file = workdir / "plan.json"
+    report_file = workdir / "report.html"
     scenario = "panorama" if panorama else "demo"
     location = "template-stack:branch-stack" if panorama else "shared"
     try:
@@ -72,6 +73,20 @@ def demo(keep: bool, panorama: bool) -> None:
 
             def scan() -> str:
                 return render_result(session.scan(since="7d"), "table")
+
+            def report() -> str:
+                from panpin.change.plan import load_plan
+                from panpin.report import render_report
+
+                the_plan = load_plan(plan_file)
+                report_file.write_text(render_report(the_plan), encoding="utf-8")
+                charted = len(the_plan.scan.get("timeline", {}))
+                return (
+                    f"wrote {report_file}: {len(the_plan.adds)} add(s), "
+                    f"{len(the_plan.removes)} removal(s), {len(the_plan.decisions)} decisions, "
+                    f"errors per day charted for {charted} host(s)"
+                    + ("" if keep else " (pass --keep to open it)")
+                )
 
             def plan() -> str:
                 the_plan = session.plan(policy)
@@ -108,6 +123,12 @@ def demo(keep: bool, panorama: bool) -> None:
                     "session.plan(policy)",
                     f"panpin plan --policy {policy_file} --out {plan_file}",
                     plan,
+                ),
+                (
+                    "Report: the plan as one self-contained HTML page for the change ticket",
+                    "render_report(load_plan(plan_file))",
+                    f"panpin report {plan_file} --html {report_file}",
+                    report,
                 ),
                 (
                     "Apply: lock, re-check the list, one set, a commit of only our admin's changes, "

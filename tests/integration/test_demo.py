@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -15,14 +16,17 @@ def test_demo_runs_to_the_end_and_cleans_up(
     result = run_cli("demo")
     assert result.code == 0, result.err
     for step in (
-        "1/7 Scan",
-        "2/7 Plan",
-        "3/7 Apply",
-        "5/7 History",
-        "6/7 Rollback",
+        "1/8 Scan",
+        "2/8 Plan",
+        "3/8 Report",
+        "4/8 Apply",
+        "6/8 History",
+        "7/8 Rollback",
         "Demo finished",
     ):
         assert step in result.out
     assert "*.vendor.example" in result.out
+    # The report step charts the real plan's per-day series.
+    assert re.search(r"errors per day charted for [1-9]\d* host", result.out)
     assert "verified" in result.err
     assert set(Path(tempfile.gettempdir()).glob("panpin-demo-*")) == before

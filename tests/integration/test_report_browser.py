@@ -3,7 +3,7 @@ it shows and that the console stayed clean, over the DevTools protocol.
 
 Chromium comes from the distribution (Debian: ``apt-get install -y chromium``). The test fails,
 not skips, when it is missing: a report nobody checked in a browser is not checked.
-Set ``PANPIN_SCREENSHOT=docs/report-screenshot.png`` to refresh the README's screenshot.
+Set ``PANPIN_SCREENSHOT=FILE`` to save what the test saw (the README's screenshot is of the demo's real plan).
 """
 
 from __future__ import annotations
