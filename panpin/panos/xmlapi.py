@@ -547,7 +547,13 @@ class XmlApi:
         if http_status != 200 and not looks_xml:
             raise errors.HTTPStatusError(f"{self.conn.host}: HTTP {http_status}", http_status)
         root = parse_xml(body)
-        return check_envelope(root, http_status if http_status != 200 else None)
+        try:
+            return check_envelope(root, http_status if http_status != 200 else None)
+        except errors.AuthError as exc:
+            # Which device refused which key: a fleet run has many of both.
+            raise type(exc)(
+                f"{self.conn.host}: {exc}", code=exc.code, http_status=exc.http_status
+            ) from None
 
     def _check_run_deadline(self, what: str) -> None:
         late = self.run_deadline is not None and time.monotonic() > self.run_deadline

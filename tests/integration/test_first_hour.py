@@ -70,7 +70,8 @@ def test_a_global_option_after_the_command_says_where_it_goes(run_cli: RunCli) -
 def test_a_refused_key_says_what_to_do(sim: Simulator, tmp_path: Path, run_cli: RunCli) -> None:
     result = run_cli(*flags(sim, tmp_path), "exclusions", "list", env={"PANPIN_API_KEY": "nope"})
     assert result.code == 1
-    assert "refused the API key" in result.err and "panpin login" in result.err
+    assert f"{sim.host}: the device refused the API key" in result.err
+    assert "panpin login" in result.err
 
 
 def test_login_then_host_finds_the_key_login_wrote(
