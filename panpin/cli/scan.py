@@ -72,7 +72,10 @@ def render_result(result: ScanResult, fmt: str) -> str:
             row["causes"] = ";".join(f"{k}={v}" for k, v in row["causes"].items())
             row["issuer_urls"] = " ".join(row["issuer_urls"])
         return render_rows(rows, CSV_COLUMNS, fmt)
-    text = render_rows(rows, TABLE_COLUMNS, fmt)
+    for row in rows:
+        row["causes"] = ", ".join(f"{k}={v}" for k, v in row["causes"].items())
+    # People see each candidate's causes and remedy too (scripts read the CSV).
+    text = render_rows(rows, (*TABLE_COLUMNS, "causes", "remedy"), fmt)
     if result.not_pinning:
         # A person reading the table sees the hosts that failed for another reason, and why.
         others = [not_pinning_dict(c) for c in result.not_pinning]

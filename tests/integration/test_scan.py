@@ -550,6 +550,11 @@ def test_table_markdown_csv_and_output_file(
     lines = table.out.splitlines()
     assert lines[0].split()[:3] == ["HOST", "HITS", "CLIENTS"]
     assert lines[1].split()[:3] == ["app.vendor.example", "46", "12"]
+    assert lines[0].split()[-2:] == ["CAUSES", "REMEDY"] and "pinning=46" in lines[1]
+    # The hosts that failed for another reason follow, each with its cause and remedy.
+    assert "Not pinning (never planned as exclusions):" in table.out
+    shop = next(line for line in lines if line.startswith("shop.retail.example"))
+    assert "incomplete-chain" in shop and "install the missing intermediate" in shop
     assert "read 164 log entries" in table.err
     markdown = cli("scan", "--since", "30d", "--format", "markdown")
     assert markdown.out.startswith("| host | hits | clients |")
