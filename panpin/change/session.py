@@ -42,6 +42,7 @@ from panpin.settings import DeviceSettings, Overrides, Settings, resolve_device
 
 if TYPE_CHECKING:
     from panpin.capture import HostConfirmation
+    from panpin.scan.logs import PollHook
 
 # How many devices a fleet run works on at once.
 FLEET_CONCURRENCY = 8
@@ -187,6 +188,7 @@ class Session:
         incremental: bool = False,
         timeout: float | None = None,
         progress: Callable[[int], None] | None = None,
+        on_poll: PollHook | None = None,
     ) -> ScanResult:
         """Reads the Decryption log into per-host evidence (and the list, for ``covered_by``).
 
@@ -212,6 +214,7 @@ class Session:
                 state=StateDB(self.state) if incremental else None,
                 incremental=incremental,
                 progress=progress,
+                on_poll=on_poll,
                 backoff=backoff,
                 info=self._facts(),
             )

@@ -140,6 +140,20 @@ class _Progress:
 
         return show
 
+    def poll_hook(self) -> Callable[[str, str, int | None], None] | None:
+        """A slow log query on a terminal: its job id and state, on the same line."""
+        if not self.enabled:
+            return None
+
+        def show(job_id: str, status: str, progress: int | None) -> None:
+            self.shown = True
+            pct = "" if progress is None else f" {progress}%"
+            click.echo(
+                f"\rpanpin: log query job {job_id}: {status or '?'}{pct}   ", err=True, nl=False
+            )
+
+        return show
+
     def done(self) -> None:
         if self.shown:
             self.shown = False
@@ -340,6 +354,7 @@ def _scan_live(
                 incremental=incremental,
                 timeout=timeout,
                 progress=progress.callback(),
+                on_poll=progress.poll_hook(),
             )
         finally:
             progress.done()

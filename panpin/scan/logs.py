@@ -397,6 +397,10 @@ class LogJobApi(Protocol):
     def log_finish(self, job_id: str) -> None: ...
 
 
+# Told of each answer of a log job that is not final yet: (job id, status, progress or None).
+PollHook = Callable[[str, str, "int | None"], None]
+
+
 @dataclass
 class ReadStats:
     """What :func:`read_logs` did. ``logs_read`` counts distinct entries handed to the sink."""
@@ -422,6 +426,7 @@ def run_log_job(
     backoff: Backoff = LOG_BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
     on_job: Callable[[str], None] | None = None,
+    on_poll: PollHook | None = None,
 ) -> int:
     """Start one log job, wait for its final answer and stream its entries to ``on_entry``.
 
@@ -453,6 +458,8 @@ def run_log_job(
                 # A slow query is otherwise silent for many seconds (seen at -v).
                 shown = "?" if answer.progress is None else f"{answer.progress}%"
                 log.info("log query job %s: %s, %s", job[0], answer.status or "?", shown)
+                if on_poll is not None:
+                    on_poll(job[0], answer.status, answer.progress)
             return answer
         except errors.NotPresent:
             log.info("log job %s is gone on the device; asking for the page again", job[0])
@@ -491,6 +498,7 @@ def read_logs(
     sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[int], None] | None = None,
     nlogs: int = NLOGS,
+    on_poll: PollHook | None = None,
 ) -> ReadStats:
     """Read every Decryption-log entry matching ``query`` (oldest first) into ``sink``.
 
@@ -549,6 +557,7 @@ def read_logs(
                 backoff=backoff,
                 sleep=sleep,
                 on_job=jobs_counted,
+                on_poll=on_poll,
             )
         except _CapReached:
             stats.pages += 1
@@ -591,6 +600,7 @@ def scan_device(
     info: DeviceInfo | None = None,
     covering_names: Sequence[str] | None = None,
     scope_serials: Collection[str] | None = None,
+    on_poll: PollHook | None = None,
 ) -> ScanResult:
     """Scan one device's Decryption log (a firewall's, or Panorama's store) into candidates.
 
@@ -709,6 +719,7 @@ def scan_device(
             backoff=backoff,
             sleep=sleep,
             progress=progress,
+            on_poll=on_poll,
         )
         names = (
             list(covering_names) if covering_names is not None else _covering_names(api, location)

@@ -6,6 +6,7 @@ talks to the simulator's HTTPS server, and the expected numbers come from the si
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -604,3 +605,16 @@ def test_progress_counter_on_a_terminal_goes_to_stderr_only(
     assert result.code == 0, result.err
     assert "\rpanpin: 164 log entries read" in result.err
     assert json.loads(result.out)["logs_read"] == 164  # stdout stays one clean JSON object
+
+
+def test_a_slow_log_query_shows_its_job_on_a_terminal(
+    start_sim: Callable[..., Simulator], cli_for: SimCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = start_sim("demo", log_act_polls=2)  # two ACT answers before FIN
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    result = cli_for(sim)("scan", "--since", "30d", "--format", "json")
+    assert result.code == 0, result.err
+    assert re.search(r"\rpanpin: log query job \d+: ACT \d+%", result.err)
+    assert json.loads(result.out)["logs_read"] == 164
+    monkeypatch.undo()
+    assert "log query job" not in cli_for(sim)("scan", "--format", "json").err  # cron: quiet
