@@ -48,6 +48,9 @@ def demo(keep: bool, panorama: bool) -> None:
     policy_file.write_text(_policy_text(), encoding="utf-8")
     plan_file = workdir / "plan.json"
     report_file = workdir / "report.html"
+    # A capture the project made (tests/captures.py: real TLS handshakes in memory), shipped with
+    # the package and linked from docs/examples/.
+    capture_file = Path(str(resources.files("panpin") / "data" / "demo-capture.pcapng"))
     scenario = "panorama" if panorama else "demo"
     location = "template-stack:branch-stack" if panorama else "shared"
     try:
@@ -73,6 +76,13 @@ def demo(keep: bool, panorama: bool) -> None:
 
             def scan() -> str:
                 return render_result(session.scan(since="7d"), "table")
+
+            def confirm() -> str:
+                from panpin.capture import analyze_capture
+                from panpin.cli.confirm import COLUMNS, rows, summary
+
+                found = analyze_capture(str(capture_file), None)
+                return render_rows(rows(found), COLUMNS, "table") + summary(found)
 
             def report() -> str:
                 from panpin.change.plan import load_plan
@@ -123,6 +133,13 @@ def demo(keep: bool, panorama: bool) -> None:
                     "session.plan(policy)",
                     f"panpin plan --policy {policy_file} --out {plan_file}",
                     plan,
+                ),
+                (
+                    "Confirm: the TLS handshakes of a capture taken at a client (a small pcapng "
+                    "made by the project) say which hosts really pin",
+                    "analyze_capture(capture)",
+                    f"panpin confirm {capture_file}",
+                    confirm,
                 ),
                 (
                     "Report: the plan as one self-contained HTML page for the change ticket",
