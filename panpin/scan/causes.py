@@ -68,12 +68,13 @@ REMEDIES: Final[Mapping[str, str]] = {
     ),
 }
 
-# Causes that make a host `review` whatever else its evidence holds: the firewall could not
-# verify the server, so the client refusing the forward-untrust certificate is intended.
+# CA Issuer URLs kept per host (a hint for a person, never fetched).
 MAX_ISSUER_URLS: Final = 3
 # The client alerts of the manual procedure panpin automates (error contains 'UnknownCA' / ...).
 DEFAULT_PINNING_ALERTS: Final[tuple[str, ...]] = ("UnknownCA", "BadCertificate")
 
+# Causes that make a host `review` whatever else its evidence holds: the firewall could not
+# verify the server, so the client refusing the forward-untrust certificate is intended.
 TRUST_CAUSES: Final = frozenset({Cause.UNTRUSTED_SERVER.value, Cause.INCOMPLETE_CHAIN.value})
 
 # "Received fatal alert UnknownCA from client", with any prefix or suffix. The direction is
@@ -145,6 +146,29 @@ def classify(entry: Mapping[str, str], signals: Sequence[str]) -> Reading:
     every field that proves it; a missing field is ``unknown``, never pinning.
     """
     get = entry.get
+    sni = get("sni", "")
+    name, length = (sni, get("sni_len", "")) if sni.strip() else (get("cn", ""), get("cn_len", ""))
+    return with_name(classify_text(entry, signals), name, length)
+
+
+# Settled before the name is looked at: a truncated name does not change these.
+_BEFORE_NAMES: Final = frozenset({Cause.NOT_FORWARD_PROXY.value, Cause.SERVER_ALERT.value})
+
+
+def with_name(reading: Reading, name: str, logged_length: str) -> Reading:
+    """``reading`` with the truncated-name rule applied: a name the device cut short overrides
+    every cause but not-forward-proxy and server-alert (:func:`classify`'s order). Split from
+    :func:`classify_text` so a caller can memoise the text part, which repeats across entries."""
+    if reading.cause in _BEFORE_NAMES or not logged_length:
+        return reading
+    if is_truncated(name, logged_length):
+        return Reading(Cause.TRUNCATED_NAME.value, reading.alert, reading.issuer_url)
+    return reading
+
+
+def classify_text(entry: Mapping[str, str], signals: Sequence[str]) -> Reading:
+    """The cause from every field but the names (error, direction, proxy and trust fields)."""
+    get = entry.get
     error = get("error", "")
     alert, direction = alert_and_direction(error, signals)
     url = issuer_url(error)
@@ -153,10 +177,6 @@ def classify(entry: Mapping[str, str], signals: Sequence[str]) -> Reading:
         return Reading(Cause.NOT_FORWARD_PROXY.value, alert, url)
     if direction == "server":
         return Reading(Cause.SERVER_ALERT.value, alert, url)
-    sni = get("sni", "")
-    name, length = (sni, get("sni_len", "")) if sni.strip() else (get("cn", ""), get("cn_len", ""))
-    if is_truncated(name, length):
-        return Reading(Cause.TRUNCATED_NAME.value, alert, url)
     chain = (get("chain_status") or "").strip().lower()
     root = (get("root_status") or "").strip().lower()
     if chain == "incomplete":

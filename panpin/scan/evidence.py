@@ -21,9 +21,9 @@ from panpin.scan.causes import (
     TRUST_CAUSES,
     Cause,
     Reading,
-    classify,
-    is_truncated,
+    classify_text,
     main_cause,
+    with_name,
 )
 from panpin.scan.clients import ClientKeys
 
@@ -399,7 +399,7 @@ class Aggregator:
             fields["chain_status"] = chain
             if proxy is not None:
                 fields["proxy_type"] = proxy
-            reading = classify(fields, self._pinning_alerts)
+            reading = classify_text(fields, self._pinning_alerts)
         if sum(len(v or "") for v in key) <= _MEMO_KEY_LIMIT:
             if len(self._readings) >= _CACHE_LIMIT:
                 self._readings.clear()
@@ -438,11 +438,8 @@ class Aggregator:
         if reading is None:
             self.filtered += 1
             return
-        cause = reading.cause
-        if cause not in _BEFORE_NAMES:
-            name, length = (sni, get("sni_len", "")) if sni.strip() else (cn, get("cn_len", ""))
-            if length and is_truncated(name, length):
-                cause = _TRUNCATED
+        name, length = (sni, get("sni_len", "")) if sni.strip() else (cn, get("cn_len", ""))
+        cause = with_name(reading, name, length).cause
         try:
             host, reason, raw = hosts[(sni, cn)]
         except KeyError:
@@ -572,9 +569,6 @@ def timeline_of(rows: Iterable[tuple[str, str, int]]) -> dict[str, list[tuple[st
 
 
 _PINNING = Cause.PINNING.value
-_TRUNCATED = Cause.TRUNCATED_NAME.value
-# Causes settled before the name is looked at (panpin.scan.causes.classify's order).
-_BEFORE_NAMES = frozenset({Cause.NOT_FORWARD_PROXY.value, Cause.SERVER_ALERT.value})
 
 
 def remedy_of(c: Candidate) -> str:
