@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from panpin import __version__
 from panpin.change.plan import Plan
-from panpin.decide.engine import Decision, entry_reach
+from panpin.decide.engine import REACH_NOTE, Decision, entry_reach
 
 if TYPE_CHECKING:
     from panpin.capture import HostConfirmation
@@ -49,7 +49,6 @@ ACTION_COLORS: Final[dict[str, str]] = {
     "rejected": "#8a8a8a",
 }
 _OTHER_COLOR: Final = "#8a8a8a"
-_REACH_NOTE: Final = "; reach on the device:"
 STATUS_CLASSES: Final = ("confirmed", "likely", "not-pinning", "not-seen")
 
 _STYLE: Final = """
@@ -322,7 +321,7 @@ def _changes(plan: Plan, decisions: Sequence[Decision]) -> str:
             rule = entry.marker.rule if entry.marker and entry.marker.rule else ", ".join(rules)
             expires = entry.expires.isoformat() if entry.expires else "never"
             # The reach has a column of its own: not repeated in every member's reason.
-            reasons = "<br>".join(_e(m.reason.split(_REACH_NOTE)[0]) for m in members[:3]) or "-"
+            reasons = "<br>".join(_e(m.reason.split(REACH_NOTE)[0]) for m in members[:3]) or "-"
             rows.append(
                 [
                     f'<span class="mono">{_e(entry.name)}</span>',

@@ -377,8 +377,8 @@ def scan_for_plan(
         until=until,
         incremental=incremental,
         window_start=window_start,
+        timeline=timeline,
     )
-    doc["timeline"] = {h: [list(p) for p in points] for h, points in timeline.items()}
     return candidates, doc
 
 
@@ -425,8 +425,8 @@ def _syslog_for_plan(
         incremental=False,
         window_start=None,
         scope=f"{result.scope}; lines of firewall {info.serial}",
+        timeline=result.timeline,
     )
-    doc["timeline"] = {h: [list(p) for p in points] for h, points in result.timeline.items()}
     doc["from_syslog"] = list(paths)
     return [*pinning, *others], doc
 
@@ -440,6 +440,7 @@ def _scan_doc(
     until: str | None,
     incremental: bool,
     window_start: str | None,
+    timeline: dict[str, list[tuple[str, int]]],
     scope: str | None = None,
 ) -> dict[str, Any]:
     """The plan document's ``scan`` summary."""
@@ -455,4 +456,5 @@ def _scan_doc(
         "not_pinning": [not_pinning_dict(c) for c in others],
         "scope": scope or result.scope,
         "out_of_scope": result.out_of_scope,
+        "timeline": {h: [list(p) for p in points] for h, points in timeline.items()},
     }

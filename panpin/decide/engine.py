@@ -199,6 +199,10 @@ class DecisionSet:
         }
 
 
+# How an allow reason ends: what the entry exempts (the report shows it in a column of its own).
+REACH_NOTE: Final = "; reach on the device: "
+
+
 def entry_reach(name: str) -> str:
     """What an entry really exempts, for the people who review it.
 
@@ -788,7 +792,7 @@ def _allow_reason(
     if entry.name.lower() in renewed:
         reason += "; renews the expired panpin entry of that name"
     # The reviewer must see what the entry really exempts, not only its name.
-    return f"{reason}; reach on the device: {entry_reach(entry.name)}"
+    return f"{reason}{REACH_NOTE}{entry_reach(entry.name)}"
 
 
 def _member_decision(

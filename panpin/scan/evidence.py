@@ -531,20 +531,23 @@ class Aggregator:
             raise ValueError("Aggregator(by_day=True) is needed for daily evidence")
         return [(day, ev.to_candidate()) for (day, _), ev in sorted(self._acc.items())]
 
-    def _all(self, covering_names: Sequence[str]) -> tuple[Candidate, ...]:
+    def split(
+        self, covering_names: Sequence[str] = ()
+    ) -> tuple[tuple[Candidate, ...], tuple[Candidate, ...]]:
+        """``(candidates, not_pinning)`` in one pass over the hosts, ``covered_by`` set."""
         names = list(covering_names)
-        return sort_candidates(
+        return split_pinning(
             ev.to_candidate(covering_entry(host, names) if names else None)
             for host, ev in self.hosts().items()
         )
 
     def candidates(self, covering_names: Sequence[str] = ()) -> tuple[Candidate, ...]:
         """Hosts with pinning entries, by hits (descending) then host, ``covered_by`` set."""
-        return split_pinning(self._all(covering_names))[0]
+        return self.split(covering_names)[0]
 
     def not_pinning(self, covering_names: Sequence[str] = ()) -> tuple[Candidate, ...]:
         """Hosts whose entries hold no pinning cause, most entries first."""
-        return split_pinning(self._all(covering_names))[1]
+        return self.split(covering_names)[1]
 
     def timeline(self) -> dict[str, list[tuple[str, int]]]:
         """Pinning entries per host and day, days in order (entries without a time left out)."""

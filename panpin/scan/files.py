@@ -33,16 +33,17 @@ def _result(
     since: str | None,
     until: str | None,
 ) -> ScanResult:
+    pinning, others = aggregator.split()
     return ScanResult(
         # The query a device would have been asked; applied here to the file's rows.
         query=build_query(signals, since=since, until=until),
         logs_read=logs_read,
-        candidates=aggregator.candidates(),
+        candidates=pinning,
         rejected=aggregator.rejected(),
         truncated=truncated,
         since=since,
         until=until,
-        not_pinning=aggregator.not_pinning(),
+        not_pinning=others,
         scope=aggregator.scope,
         out_of_scope=aggregator.out_of_scope,
         timeline=aggregator.timeline(),

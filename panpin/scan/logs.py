@@ -288,7 +288,7 @@ def entry_fields(element: etree._Element) -> dict[str, str]:
     # iterchildren(*tags) filters in C; an entry has ~70 fields and panpin reads 13.
     for child in element.iterchildren(*_LOG_FIELD_TAGS):
         out[child.tag] = child.text or ""
-    if "error" not in out and "sni" not in out and "cn" not in out:
+    if "error" not in out and "sni" not in out and "cn" not in out:  # KEY_FIELDS, per entry
         # Not a Decryption-log entry panpin knows: keep what it holds for the error message
         # (a space cannot be in an XML name, so this key never meets a field).
         out[SEEN_TAGS] = ",".join(
@@ -518,8 +518,9 @@ def read_logs(
     current: set[str] = set()
 
     def on_entry(entry: dict[str, str]) -> None:
-        if not any(name in entry for name in KEY_FIELDS):
-            # A renamed field must not read as "no pinning found".
+        if SEEN_TAGS in entry:
+            # entry_fields found none of KEY_FIELDS: a renamed field must not read as "no
+            # pinning found".
             raise errors.UnknownLogFormat(_unknown_format(entry))
         if max_logs is not None and stats.logs_read >= max_logs:
             stats.truncated = True
@@ -751,15 +752,16 @@ def scan_device(
         log.info(
             "%d entries were outside %s (not counted)", aggregator.out_of_scope, aggregator.scope
         )
+    pinning, others = aggregator.split(names)
     return ScanResult(
         query=query,
         logs_read=stats.logs_read,
-        candidates=aggregator.candidates(names),
+        candidates=pinning,
         rejected=aggregator.rejected(),
         truncated=stats.truncated,
         since=start,
         until=end,
-        not_pinning=aggregator.not_pinning(names),
+        not_pinning=others,
         scope=aggregator.scope,
         out_of_scope=aggregator.out_of_scope,
         timeline=aggregator.timeline(),
