@@ -171,20 +171,25 @@ def running_commit_jobs(api: XmlApi) -> list[str]:
     return running
 
 
-def pending_owners(api: XmlApi) -> set[str] | None:
-    """Admins with uncommitted changes, from ``show config list changes``; ``None`` if unknown."""
+def pending_changes(api: XmlApi) -> list[tuple[str, str]] | None:
+    """``(owner, xpath)`` of every uncommitted change (``show config list changes``); ``None``
+    when the device does not say."""
     try:
         response = api.op("<show><config><list><changes></changes></list></config></show>")
     except (errors.BadRequest, errors.NotPresent):
         return None
-    result = response.result
-    if result is None:
-        return set()
-    return {
-        (entry.findtext("owner") or "").strip()
-        for entry in result.iter("entry")
-        if (entry.findtext("owner") or "").strip()
-    }
+    if response.result is None:
+        return []
+    return [
+        ((entry.findtext("owner") or "").strip(), (entry.findtext("xpath") or "").strip())
+        for entry in response.result.iter("entry")
+    ]
+
+
+def pending_owners(api: XmlApi) -> set[str] | None:
+    """Admins with uncommitted changes; ``None`` if unknown."""
+    changes = pending_changes(api)
+    return None if changes is None else {owner for owner, _ in changes if owner}
 
 
 def check_ha(api: XmlApi) -> None:
@@ -687,6 +692,14 @@ def _may_have_leftovers(ctx: ChangeContext) -> list[str]:
     return found
 
 
+def _planned_of(record: ChangeRecord) -> list[ExclusionEntry]:
+    """The list a journalled change leads to: its base, without its removals, with its adds."""
+    removed = {e.name for e in record.removes}
+    added = {e.name for e in record.adds}
+    planned = [e for e in record.base if e.name not in removed and e.name not in added]
+    return planned + list(record.adds)
+
+
 def settle_interrupted(
     journal: Journal | None,
     device: str,
@@ -709,10 +722,7 @@ def settle_interrupted(
         if record is None:
             continue
         base = list(record.base)
-        removed = {e.name for e in record.removes}
-        added = {e.name for e in record.adds}
-        planned = [e for e in base if e.name not in removed and e.name not in added]
-        planned += list(record.adds)
+        planned = _planned_of(record)
         if _same(running, planned):
             journal.change_finished(
                 change_id,
@@ -883,28 +893,6 @@ def _restore(ctx: ChangeContext, plan: Plan, cause: BaseException) -> None:
 LEFT_IN_CANDIDATE = frozenset({ChangeResult.UNCOMMITTED, ChangeResult.STARTED})
 
 
-def pending_xpaths(api: XmlApi, admin: str) -> list[str] | None:
-    """The xpaths ``admin`` has uncommitted changes at (``show config list changes``)."""
-    try:
-        response = api.op("<show><config><list><changes></changes></list></config></show>")
-    except (errors.BadRequest, errors.NotPresent):
-        return None
-    if response.result is None:
-        return []
-    return [
-        (entry.findtext("xpath") or "").strip()
-        for entry in response.result.iter("entry")
-        if (entry.findtext("owner") or "").strip() == admin
-    ]
-
-
-def _planned_of(record: ChangeRecord) -> list[ExclusionEntry]:
-    removed = {e.name for e in record.removes}
-    added = {e.name for e in record.adds}
-    planned = [e for e in record.base if e.name not in removed and e.name not in added]
-    return planned + list(record.adds)
-
-
 def finish_uncommitted(ctx: ChangeContext, record: ChangeRecord, *, commit: bool) -> Outcome:
     """Commit (``commit=True``) or discard the change ``record`` left in the candidate.
 
@@ -940,7 +928,8 @@ def finish_uncommitted(ctx: ChangeContext, record: ChangeRecord, *, commit: bool
         outcome.result = found
         ctx.say(f"nothing of change {change_id} is pending: recorded as {found}")
         return outcome
-    ours = pending_xpaths(api, admin)
+    changes = pending_changes(api)
+    ours = None if changes is None else [x for owner, x in changes if owner == admin]
     where = panosxml.list_xpath(location)
     if ours is None:
         raise errors.BusyError(
