@@ -578,8 +578,11 @@ def remedy_of(c: Candidate) -> str:
     """The one-line remedy for a host: pinning's when it is a candidate, else its main cause's."""
     cause = _PINNING if c.hits > 0 else main_cause(c.causes)
     text = REMEDIES[cause]
-    if c.hits > 0 and TRUST_CAUSES & set(c.causes):
-        text = "review: " + REMEDIES[main_cause(c.causes)]
+    trust = {cause: n for cause, n in c.causes.items() if cause in TRUST_CAUSES and n > 0}
+    if c.hits > 0 and trust:
+        # The review decide gives such a host is about the trust causes: their remedy, not
+        # that of whichever other cause has more entries.
+        text = "review: " + REMEDIES[main_cause(trust)]
     if Cause.INCOMPLETE_CHAIN.value in c.causes and c.issuer_urls:
         text += f" ({c.issuer_urls[0]}, named by the server's certificate)"
     return text

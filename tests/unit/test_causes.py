@@ -164,3 +164,10 @@ def test_an_unknown_cause_in_the_policy_names_its_line() -> None:
     with pytest.raises(PolicyError) as info:
         parse_policy(text, "p.yaml")
     assert "p.yaml:6" in str(info.value) and "unknown cause 'pinnning'" in str(info.value)
+
+
+def test_a_pinning_host_with_an_untrusted_entry_gets_the_trust_remedy() -> None:
+    from panpin.scan.evidence import remedy_of
+
+    mixed = candidate("a.example.com", {"pinning": 9, "server-alert": 5, "untrusted-server": 1})
+    assert remedy_of(mixed).startswith("review: fix the server's certificate")
