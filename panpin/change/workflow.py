@@ -27,7 +27,7 @@ from panpin.change.results import ROLLBACKABLE, ChangeResult
 from panpin.decide.engine import Decision, DecisionSet, decide
 from panpin.decide.policy import Policy
 from panpin.panos import panosxml
-from panpin.panos.device import DeviceInfo, panorama_templates, system_info, template_serials
+from panpin.panos.device import DeviceInfo, PanoramaLayout, panorama_layout, system_info
 from panpin.panos.exclusions import ExclusionEntry, read_list
 from panpin.panos.marker import new_change_id
 from panpin.panos.xmlapi import XmlApi
@@ -50,15 +50,21 @@ def identify(api: XmlApi, device: DeviceSettings) -> DeviceInfo:
             f"is a {info.model} firewall"
         )
     if info.kind == "panorama" and not device.location.on_panorama:
-        templates, stacks = panorama_templates(api)
+        layout = panorama_layout(api)
         raise errors.SettingsError(
             f"{device.name} is a Panorama: firewalls get their exclusion lists from templates; "
-            "use --location template:NAME or template-stack:NAME "
-            f"(templates: {', '.join(templates) or 'none'}; stacks: {', '.join(stacks) or 'none'})"
+            f"use --location template:NAME or template-stack:NAME ({_listed(layout)})"
         )
     if info.kind == "panorama" and device.location.name:
         _check_template(api, device)
     return info
+
+
+def _listed(layout: PanoramaLayout) -> str:
+    return (
+        f"templates: {', '.join(layout.templates) or 'none'}; "
+        f"stacks: {', '.join(layout.stacks) or 'none'}"
+    )
 
 
 def _check_template(api: XmlApi, device: DeviceSettings) -> None:
@@ -66,14 +72,13 @@ def _check_template(api: XmlApi, device: DeviceSettings) -> None:
     device: refused before anything is written (a push to 0 devices would look like success)."""
     location = device.location
     assert location.name is not None
-    templates, stacks = panorama_templates(api)
-    names = templates if location.kind == "template" else stacks
+    layout = panorama_layout(api)
+    names = layout.templates if location.kind == "template" else layout.stacks
     if location.name not in names:
         raise errors.SettingsError(
-            f"{device.name}: {location} does not exist on this Panorama "
-            f"(templates: {', '.join(templates) or 'none'}; stacks: {', '.join(stacks) or 'none'})"
+            f"{device.name}: {location} does not exist on this Panorama ({_listed(layout)})"
         )
-    if not template_serials(api, location.kind, location.name):
+    if not layout.serials(location.kind, location.name):
         raise errors.SettingsError(
             f"{device.name}: {location} serves no firewall: a change there would reach no device; "
             "assign it to a template stack with devices, or choose another location"

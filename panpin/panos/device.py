@@ -165,52 +165,77 @@ def ha_state(api: XmlApi) -> HaState:
 _PANORAMA_DEVICE = "/config/devices/entry[@name='localhost.localdomain']"
 
 
-def template_serials(api: XmlApi, kind: str, name: str) -> tuple[str, ...]:
-    """The serials of the firewalls a Panorama template or template stack serves.
-
-    A stack lists its devices (``template-stack/entry/devices/entry/@name``); a template serves
-    the devices of every stack that holds it, and, on releases that still assign devices to a
-    template directly, its own ``devices`` list. Reads the running config; a location that does
-    not exist serves no device (empty).
-    """
+def _show(api: XmlApi, xpath: str) -> etree._Element | None:
+    """The running config at ``xpath``, or ``None`` where there is nothing."""
     from panpin import errors
 
-    serials: set[str] = set()
+    try:
+        response = api.config("show", xpath)
+    except errors.NotPresent:
+        return None
+    return None if response.not_present else response.result
 
-    def read(xpath: str) -> etree._Element | None:
-        try:
-            response = api.config("show", xpath)
-        except errors.NotPresent:
-            return None
-        return None if response.not_present else response.result
 
-    stacks = read(f"{_PANORAMA_DEVICE}/template-stack")
+def _serials(
+    stacks: etree._Element | None, own: etree._Element | None, kind: str, name: str
+) -> tuple[str, ...]:
+    found: set[str] = set()
     for stack in stacks.iterfind(".//template-stack/entry") if stacks is not None else ():
         members = {(m.text or "").strip() for m in stack.iterfind("templates/member")}
         if (kind == "template-stack" and stack.get("name") == name) or (
             kind == "template" and name in members
         ):
-            serials.update(d.get("name", "") for d in stack.iterfind("devices/entry"))
+            found.update(d.get("name", "") for d in stack.iterfind("devices/entry"))
+    for d in own.iterfind("devices/entry") if own is not None else ():
+        found.add(d.get("name", ""))
+    return tuple(sorted(s for s in found if s))
+
+
+def template_serials(api: XmlApi, kind: str, name: str) -> tuple[str, ...]:
+    """The serials of the firewalls a Panorama template or template stack serves.
+
+    A stack lists its devices (``template-stack/entry/devices/entry/@name``); a template serves
+    the devices of every stack that holds it, and, on releases that still assign devices to a
+    template directly, its own ``devices`` list. Reads the running config (the stacks, and a
+    template's own devices); a location that does not exist serves no device (empty).
+    """
+    stacks = _show(api, f"{_PANORAMA_DEVICE}/template-stack")
+    own = None
     if kind == "template":
         # Only the constant prefix and a validated location name are formatted in.
-        own = read(f"{_PANORAMA_DEVICE}/template/entry[@name='{name}']/devices")
-        for d in own.iterfind(".//devices/entry") if own is not None else ():
-            serials.add(d.get("name", ""))
-    return tuple(sorted(s for s in serials if s))
+        # The answer's <result> holds <devices>, as the template's entry does.
+        own = _show(api, f"{_PANORAMA_DEVICE}/template/entry[@name='{name}']/devices")
+    return _serials(stacks, own, kind, name)
 
 
-def panorama_templates(api: XmlApi) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(template names, template-stack names)`` of a Panorama's running config. Reads only."""
-    from panpin import errors
+@dataclass(frozen=True)
+class PanoramaLayout:
+    """A Panorama's templates and stacks, read once: names, and whom each serves."""
 
-    found: list[tuple[str, ...]] = []
-    for kind in ("template", "template-stack"):
-        try:
-            response = api.config("show", f"{_PANORAMA_DEVICE}/{kind}")
-        except errors.NotPresent:
-            found.append(())
-            continue
-        root = None if response.not_present else response.result
-        names = root.iterfind(f".//{kind}/entry") if root is not None else iter(())
-        found.append(tuple(sorted(e.get("name", "") for e in names if e.get("name"))))
-    return found[0], found[1]
+    templates: tuple[str, ...]
+    stacks: tuple[str, ...]
+    _stacks: etree._Element | None
+    _templates: etree._Element | None
+
+    def serials(self, kind: str, name: str) -> tuple[str, ...]:
+        own = None
+        if kind == "template" and self._templates is not None:
+            own = next(
+                (e for e in self._templates.iterfind(".//template/entry") if e.get("name") == name),
+                None,
+            )
+        return _serials(self._stacks, own, kind, name)
+
+
+def panorama_layout(api: XmlApi) -> PanoramaLayout:
+    """Reads the running config's templates and template stacks (two requests)."""
+    templates = _show(api, f"{_PANORAMA_DEVICE}/template")
+    stacks = _show(api, f"{_PANORAMA_DEVICE}/template-stack")
+
+    def names(root: etree._Element | None, kind: str) -> tuple[str, ...]:
+        found = root.iterfind(f".//{kind}/entry") if root is not None else iter(())
+        return tuple(sorted(e.get("name", "") for e in found if e.get("name")))
+
+    return PanoramaLayout(
+        names(templates, "template"), names(stacks, "template-stack"), stacks, templates
+    )
