@@ -549,6 +549,32 @@ class Aggregator:
         """Hosts whose entries hold no pinning cause, most entries first."""
         return self.split(covering_names)[1]
 
+    def result(
+        self,
+        *,
+        query: str,
+        logs_read: int,
+        truncated: bool,
+        since: str | None,
+        until: str | None,
+        covering_names: Sequence[str] = (),
+    ) -> ScanResult:
+        """What the entries folded so far amount to, as one scan's result."""
+        pinning, others = self.split(covering_names)
+        return ScanResult(
+            query=query,
+            logs_read=logs_read,
+            candidates=pinning,
+            rejected=self.rejected(),
+            truncated=truncated,
+            since=since,
+            until=until,
+            not_pinning=others,
+            scope=self.scope,
+            out_of_scope=self.out_of_scope,
+            timeline=self.timeline(),
+        )
+
     def timeline(self) -> dict[str, list[tuple[str, int]]]:
         """Pinning entries per host and day, days in order (entries without a time left out)."""
         return timeline_of(

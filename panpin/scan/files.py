@@ -24,32 +24,6 @@ def _window(since: str | None, until: str | None) -> tuple[str | None, str | Non
     return start, end
 
 
-def _result(
-    aggregator: Aggregator,
-    signals: Sequence[str],
-    *,
-    logs_read: int,
-    truncated: bool,
-    since: str | None,
-    until: str | None,
-) -> ScanResult:
-    pinning, others = aggregator.split()
-    return ScanResult(
-        # The query a device would have been asked; applied here to the file's rows.
-        query=build_query(signals, since=since, until=until),
-        logs_read=logs_read,
-        candidates=pinning,
-        rejected=aggregator.rejected(),
-        truncated=truncated,
-        since=since,
-        until=until,
-        not_pinning=others,
-        scope=aggregator.scope,
-        out_of_scope=aggregator.out_of_scope,
-        timeline=aggregator.timeline(),
-    )
-
-
 def scan_csv(
     path: str,
     *,
@@ -65,8 +39,13 @@ def scan_csv(
     start, end = _window(since, until)
     aggregator = Aggregator(signals=chosen)
     stats = read_csv(path, sink=aggregator.add, since=start, until=end, max_logs=max_logs)
-    return _result(
-        aggregator, chosen, logs_read=stats.read, truncated=stats.truncated, since=start, until=end
+    return aggregator.result(
+        # The query a device would have been asked; applied here to the file's rows.
+        query=build_query(chosen, since=start, until=end),
+        logs_read=stats.read,
+        truncated=stats.truncated,
+        since=start,
+        until=end,
     )
 
 
@@ -112,6 +91,11 @@ def scan_syslog(
             stats.lines,
             ", ".join(paths),
         )
-    return _result(
-        aggregator, chosen, logs_read=stats.read, truncated=stats.truncated, since=start, until=end
+    return aggregator.result(
+        # The query a device would have been asked; applied here to the file's rows.
+        query=build_query(chosen, since=start, until=end),
+        logs_read=stats.read,
+        truncated=stats.truncated,
+        since=start,
+        until=end,
     )

@@ -624,7 +624,7 @@ def scan_device(
     names the device in the state database (default: its serial).
     """
     from panpin.panos.device import device_clock, system_info
-    from panpin.scan.evidence import Aggregator, ScanResult
+    from panpin.scan.evidence import Aggregator
     from panpin.settings import Location
     from panpin.state import Watermark
 
@@ -752,19 +752,13 @@ def scan_device(
         log.info(
             "%d entries were outside %s (not counted)", aggregator.out_of_scope, aggregator.scope
         )
-    pinning, others = aggregator.split(names)
-    return ScanResult(
+    return aggregator.result(
         query=query,
         logs_read=stats.logs_read,
-        candidates=pinning,
-        rejected=aggregator.rejected(),
         truncated=stats.truncated,
         since=start,
         until=end,
-        not_pinning=others,
-        scope=aggregator.scope,
-        out_of_scope=aggregator.out_of_scope,
-        timeline=aggregator.timeline(),
+        covering_names=names,
     )
 
 
