@@ -116,6 +116,27 @@ JOURNAL_MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX IF NOT EXISTS changes_by_device ON changes(device, started)",
     ),
+    (
+        # What decided each add (rule and rule digest per entry) and the policy's default
+        # expiry: a rollback's hold is tied to that rule and lasts that long.
+        "ALTER TABLE changes ADD COLUMN decided TEXT NOT NULL DEFAULT '{}'",
+        # Entries a rollback removed, kept out of later runs until released, expired or until
+        # the rule that allowed them changes (panpin.decide.engine.Hold).
+        """CREATE TABLE IF NOT EXISTS holds (
+            device      TEXT NOT NULL,
+            location    TEXT NOT NULL,
+            entry       TEXT NOT NULL,
+            rule        TEXT,
+            rule_sha256 TEXT,
+            until       TEXT NOT NULL,
+            change_id   TEXT NOT NULL,
+            rollback_of TEXT NOT NULL,
+            created     TEXT NOT NULL,
+            ended       TEXT,
+            ended_why   TEXT,
+            PRIMARY KEY (device, location, entry)
+        )""",
+    ),
 )
 # The columns a journal row is written with when a change starts (finished, job_id and detail
 # come later, from journal_finish).
@@ -132,6 +153,7 @@ JOURNAL_START_COLUMNS = (
     "adds",
     "removes",
     "base",
+    "decided",
 )
 
 # The boundary second rarely holds more than a few entries; a flood of one-second entries must not
@@ -551,6 +573,63 @@ class StateDB:
         with self.connect() as db:
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute(query, args).fetchall()]
+
+    # --- rollback holds (panpin.decide.engine.Hold) -----------------------------------------------
+
+    def add_holds(self, rows: Iterable[dict[str, str | None]]) -> None:
+        """Record (or renew) holds; keys: device, location, entry, rule, rule_sha256, until,
+        change_id, rollback_of. A new hold on an entry replaces an older, ended one."""
+        with self._journal() as db:
+            for row in rows:
+                db.execute(
+                    "INSERT OR REPLACE INTO holds (device, location, entry, rule, rule_sha256, "
+                    "until, change_id, rollback_of, created, ended, ended_why) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                    (
+                        row["device"],
+                        row["location"],
+                        row["entry"],
+                        row["rule"],
+                        row["rule_sha256"],
+                        row["until"],
+                        row["change_id"],
+                        row["rollback_of"],
+                        _now(),
+                    ),
+                )
+
+    def holds(
+        self, *, device: str | None = None, location: str | None = None, open_only: bool = True
+    ) -> list[dict[str, Any]]:
+        """Hold rows (column → value) by device and entry; ``open_only``: not yet ended."""
+        where: list[str] = []
+        args: list[str] = []
+        if device is not None:
+            where.append("device = ?")
+            args.append(device)
+        if location is not None:
+            where.append("location = ?")
+            args.append(location)
+        if open_only:
+            where.append("ended IS NULL")
+        query = "SELECT * FROM holds"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY device, location, entry"
+        self.ensure_schema(JOURNAL_COMPONENT, JOURNAL_MIGRATIONS)
+        with self.connect() as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute(query, args).fetchall()]
+
+    def end_hold(self, device: str, location: str, entry: str, why: str) -> bool:
+        """End an open hold; False when there was none."""
+        with self._journal() as db:
+            cursor = db.execute(
+                "UPDATE holds SET ended = ?, ended_why = ? WHERE device = ? AND location = ? "
+                "AND entry = ? COLLATE NOCASE AND ended IS NULL",
+                (_now(), why, device, location, entry),
+            )
+            return cursor.rowcount > 0
 
     def lock(self) -> Any:
         """The run lock of this database (see :func:`run_lock`)."""

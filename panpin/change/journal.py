@@ -8,15 +8,22 @@ credentials.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from panpin.change.plan import Plan, entry_to_dict
 from panpin.change.results import UNFINISHED, ChangeResult
+from panpin.decide.engine import Hold
+from panpin.decide.policy import expiry_from_text
 from panpin.panos.exclusions import ExclusionEntry
 from panpin.state import StateDB
+
+# How long a hold lasts when neither --hold-for nor the journal (the policy's defaults.expires
+# when the change was made) says: changes journalled before holds existed, or markers only.
+FALLBACK_HOLD = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,10 @@ class ChangeRecord:
     removes: tuple[ExclusionEntry, ...]
     base: tuple[ExclusionEntry, ...]
     detail: str
+    # entry name -> (rule, rule digest) of each add, and the policy's defaults.expires text, as
+    # the plan recorded them (empty for changes journalled before holds existed).
+    rules: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    default_expires: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +102,7 @@ class ChangeJournal:
                 "adds": json.dumps([entry_to_dict(e) for e in plan.adds]),
                 "removes": json.dumps([entry_to_dict(e) for e in plan.removes]),
                 "base": json.dumps([entry_to_dict(e) for e in plan.base]),
+                "decided": json.dumps(_decided(plan), sort_keys=True),
             }
         )
 
@@ -111,6 +123,66 @@ class ChangeJournal:
         rows = self._db.journal_rows(change_id=change_id)
         return _record(rows[0]) if rows else None
 
+    # --- holds ---------------------------------------------------------------------------------
+
+    def hold_removed(
+        self, rollback: Plan, device: str, *, hold_for: timedelta | None, today: date
+    ) -> list[Hold]:
+        """Record a hold on each entry the committed rollback ``rollback`` removed, tied to the
+        rule that had allowed it; lasts ``hold_for``, else the policy's defaults.expires of the
+        rolled-back change, else the entry's own expiry, else :data:`FALLBACK_HOLD`."""
+        target = self.get(rollback.rollback_of or "")
+        holds: list[Hold] = []
+        for entry in rollback.removes:
+            rule, digest = (target.rules if target else {}).get(entry.name, (None, None))
+            if rule is None and entry.marker is not None:
+                rule = entry.marker.rule
+            holds.append(
+                Hold(
+                    entry=entry.name,
+                    rule=rule,
+                    rule_sha256=digest,
+                    until=_hold_until(entry, target, hold_for, today),
+                    change_id=rollback.change_id,
+                    rollback_of=rollback.rollback_of or "",
+                )
+            )
+        self._db.add_holds(
+            {
+                "device": device,
+                "location": rollback.location,
+                "entry": h.entry,
+                "rule": h.rule,
+                "rule_sha256": h.rule_sha256,
+                "until": h.until.isoformat(),
+                "change_id": h.change_id,
+                "rollback_of": h.rollback_of,
+            }
+            for h in holds
+        )
+        return holds
+
+    def holds(self, device: str, location: str) -> list[Hold]:
+        """The open holds at one device and location."""
+        return [_hold(r) for r in self._db.holds(device=device, location=location)]
+
+    def hold_records(self, device: str | None = None) -> list[HoldRecord]:
+        """Every hold, open and ended, for ``history``."""
+        return [_hold_record(r) for r in self._db.holds(device=device, open_only=False)]
+
+    def end_holds(self, device: str, location: str, ended: Iterable[tuple[Hold, str]]) -> None:
+        for hold, why in ended:
+            self._db.end_hold(device, location, hold.entry, why)
+
+    def release(self, device: str | None, entry: str) -> list[HoldRecord]:
+        """End the open holds on ``entry`` (any location; one device when given); returns them."""
+        released = [
+            r for r in self._db.holds(device=device) if str(r["entry"]).lower() == entry.lower()
+        ]
+        for row in released:
+            self._db.end_hold(row["device"], row["location"], row["entry"], "released")
+        return [_hold_record(r) for r in released]
+
     def last(self, device: str | None = None) -> ChangeRecord | None:
         """The newest committed change (optionally on one device) that is not itself rolled back."""
         records = [r for r in self.records(device) if r.result == ChangeResult.COMMITTED]
@@ -119,7 +191,78 @@ class ChangeJournal:
         return candidates[-1] if candidates else None
 
 
+@dataclass(frozen=True)
+class HoldRecord:
+    """A hold as the state database keeps it: where, since when, and how it ended."""
+
+    device: str
+    location: str
+    hold: Hold
+    created: str
+    ended: str | None
+    ended_why: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "location": self.location,
+            "entry": self.hold.entry,
+            "rule": self.hold.rule,
+            "until": self.hold.until.isoformat(),
+            "change_id": self.hold.change_id,
+            "rollback_of": self.hold.rollback_of,
+            "created": self.created,
+            "ended": self.ended,
+            "ended_why": self.ended_why,
+        }
+
+
+def _hold_record(row: dict[str, Any]) -> HoldRecord:
+    return HoldRecord(
+        device=row["device"],
+        location=row["location"],
+        hold=_hold(row),
+        created=row["created"],
+        ended=row["ended"],
+        ended_why=row["ended_why"],
+    )
+
+
+def _decided(plan: Plan) -> dict[str, Any]:
+    rules = {
+        d.entry.name: [d.rule, d.rule_sha256]
+        for d in plan.decisions
+        if d.action == "allow" and d.entry is not None
+    }
+    return {"expires": plan.policy.get("expires"), "rules": rules}
+
+
+def _hold_until(
+    entry: ExclusionEntry, target: ChangeRecord | None, hold_for: timedelta | None, today: date
+) -> date:
+    if hold_for is not None:
+        return today + hold_for
+    expiry = expiry_from_text(target.default_expires) if target and target.default_expires else None
+    if expiry is not None:
+        return expiry.date_from(today)
+    if entry.expires is not None and entry.expires >= today:
+        return entry.expires
+    return today + FALLBACK_HOLD
+
+
+def _hold(row: dict[str, Any]) -> Hold:
+    return Hold(
+        entry=row["entry"],
+        rule=row["rule"],
+        rule_sha256=row["rule_sha256"],
+        until=date.fromisoformat(row["until"]),
+        change_id=row["change_id"],
+        rollback_of=row["rollback_of"],
+    )
+
+
 def _record(row: dict[str, Any]) -> ChangeRecord:
+    decided = json.loads(row.get("decided") or "{}")
     return ChangeRecord(
         change_id=row["change_id"],
         kind=row["kind"],
@@ -137,6 +280,10 @@ def _record(row: dict[str, Any]) -> ChangeRecord:
         removes=_entries(row["removes"]),
         base=_entries(row["base"]),
         detail=row["detail"],
+        rules={
+            str(name): (pair[0], pair[1]) for name, pair in dict(decided.get("rules", {})).items()
+        },
+        default_expires=decided.get("expires"),
     )
 
 

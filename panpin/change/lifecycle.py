@@ -62,8 +62,9 @@ class Outcome:
     result: ChangeResult
     job_id: str | None = None
     push_job_id: str | None = None
-    adds: int = 0
-    removes: int = 0
+    # The names of the entries added and removed (JSON: lists of names; counts are their len).
+    adds: tuple[str, ...] = ()
+    removes: tuple[str, ...] = ()
     devices: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -498,7 +499,8 @@ def _apply_locked(ctx: ChangeContext, plan: Plan, commit: bool, outcome: Outcome
 
     if ctx.journal:
         ctx.journal.change_started(plan, ctx.device_name)
-    outcome.adds, outcome.removes = len(plan.adds), len(plan.removes)
+    outcome.adds = tuple(e.name for e in plan.adds)
+    outcome.removes = tuple(e.name for e in plan.removes)
     description = (
         f"panpin {plan.change_id}: +{len(plan.adds)} -{len(plan.removes)} ssl-exclude-cert"
     )
@@ -1004,7 +1006,8 @@ def _commit_left(
             f"change {record.change_id} committed but the running list does not hold it"
         )
     outcome.result = ChangeResult.COMMITTED
-    outcome.adds, outcome.removes = len(record.adds), len(record.removes)
+    outcome.adds = tuple(e.name for e in record.adds)
+    outcome.removes = tuple(e.name for e in record.removes)
     ctx.record(
         record.change_id,
         ChangeResult.COMMITTED,

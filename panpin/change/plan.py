@@ -233,7 +233,7 @@ def decision_from_dict(data: object, where: str) -> Decision:
     """A recorded decision, checked strictly (the plan's digest already held)."""
     if not isinstance(data, dict):
         raise PlanError(f"{where}: expected an object")
-    unknown = sorted(set(data) - _DECISION_KEYS - {"confirmation"})
+    unknown = sorted(set(data) - _DECISION_KEYS - {"confirmation", "rule_sha256"})
     if unknown or not {"host", "action", "reason"} <= set(data):
         raise PlanError(f"{where}: expected host, action, rule, reason (unknown: {unknown or '-'})")
 
@@ -272,6 +272,7 @@ def decision_from_dict(data: object, where: str) -> Decision:
         counted_hits=count("counted_hits"),
         clients=count("clients"),
         confirmation=text("confirmation", optional=True),
+        rule_sha256=text("rule_sha256", optional=True),
     )
 
 

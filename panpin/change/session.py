@@ -23,16 +23,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from panpin import errors
-from panpin.change.journal import ChangeJournal, ChangeRecord
+from panpin.change.journal import ChangeJournal, ChangeRecord, HoldRecord
 from panpin.change.lifecycle import Outcome, settle_interrupted
 from panpin.change.plan import Plan
 from panpin.change.results import ChangeResult
 from panpin.change.workflow import Applier, identify, policy_plan, rollback_plan, scan_for_plan
+from panpin.decide.engine import Hold, active_holds
 from panpin.decide.policy import Policy
 from panpin.panos.device import DeviceInfo
 from panpin.panos.exclusions import ExclusionEntry, read_list, read_predefined
@@ -294,6 +295,7 @@ class Session:
         }
         if not shipped.checked:
             self.say(shipped.note())
+        holds = self._holds(policy, write=incremental)
         plan, _ = policy_plan(
             device=self.device,
             info=info,
@@ -304,8 +306,28 @@ class Session:
             confirmations=confirmations,
             predefined=shipped.names or (),
             valid_for=valid_for,
+            holds=holds,
         )
+        for d in plan.decisions:
+            if d.action == "held":
+                self.say(f"{d.host}: held: {d.reason}")
         return plan
+
+    def _holds(self, policy: Policy, *, write: bool) -> dict[str, Hold]:
+        """The rollback holds that still apply here; ``write`` (a run) records those that ended.
+        A state database that does not exist holds nothing (reading must not create one)."""
+        if not Path(self.state).exists():
+            return {}
+        journal = self.journal()
+        location = str(self.device.location)
+        active, ended = active_holds(
+            journal.holds(self.device.name, location), policy, date.today()
+        )
+        for hold, why in ended:
+            self.say(f"hold on {hold.entry} ended: {why}")
+        if write and ended:
+            journal.end_holds(self.device.name, location, ended)
+        return active
 
     def rollback_plan(
         self, change_id: str | None = None, *, last: bool = False
@@ -363,13 +385,43 @@ class Session:
             applier = Applier(self.api, self.device, self.info(), self.journal(), self.say)
             return applier.finish(change_id, commit=False)
 
-    def rollback(self, change_id: str | None = None, *, last: bool = False) -> Outcome:
-        """Writes the inverse of a recorded change (its own change id, journaled and committed)."""
+    def rollback(
+        self,
+        change_id: str | None = None,
+        *,
+        last: bool = False,
+        hold_for: timedelta | None = None,
+    ) -> Outcome:
+        """Writes the inverse of a recorded change (its own change id, journaled and committed),
+        then holds the entries it removed out of later runs (:meth:`apply_rollback`)."""
         with self.locked():
             plan, notes = self.rollback_plan(change_id, last=last)
             for note in notes:
                 self.say(note)
-            return self.apply(plan)
+            return self.apply_rollback(plan, hold_for=hold_for)
+
+    def apply_rollback(self, plan: Plan, *, hold_for: timedelta | None = None) -> Outcome:
+        """Writes a rollback plan like :meth:`apply`; once it has reached the device, records a
+        hold on each entry it removed (state database), so runs do not add them again while the
+        rule that allowed them is unchanged, until ``hold_for`` (default: the policy's
+        ``defaults.expires`` recorded with the change) or ``panpin release``."""
+        with self.locked():
+            outcome = self.apply(plan)
+            if outcome.result in _REACHED and plan.removes:
+                held = self.journal().hold_removed(
+                    plan, self.device.name, hold_for=hold_for, today=date.today()
+                )
+                for hold in held:
+                    self.say(
+                        f"holding {hold.entry} out of later runs until {hold.until.isoformat()} "
+                        f"(panpin release {hold.entry} ends it)"
+                    )
+            return outcome
+
+    def release(self, entry: str) -> list[HoldRecord]:
+        """Ends the holds on ``entry`` at this device (state database only; the device is not
+        touched). Returns the holds ended."""
+        return self.journal().release(self.device.name, entry)
 
     def run(self, policy: Policy, *, since: str | None = None, dry_run: bool = False) -> RunResult:
         """Writes (unless ``dry_run``): the cron one-shot — incremental plan, then apply.
@@ -421,6 +473,17 @@ class Session:
                     "changing it; nothing was changed, try later"
                 ) from None
         return RunResult(name, outcome.result, plan=plan, outcome=outcome)
+
+
+# Rollback results after which its removals may be on the device: their entries are held.
+_REACHED = frozenset(
+    {
+        ChangeResult.COMMITTED,
+        ChangeResult.UNVERIFIED,
+        ChangeResult.PUSH_FAILED,
+        ChangeResult.IN_DOUBT,
+    }
+)
 
 
 def run_fleet(

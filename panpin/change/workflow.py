@@ -6,7 +6,7 @@ by :mod:`panpin.decide.engine` and :mod:`panpin.change.plan`, which do no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ from panpin.change.lifecycle import (
 )
 from panpin.change.plan import Plan, build_plan, check_plan_for_apply
 from panpin.change.results import ROLLBACKABLE, ChangeResult
-from panpin.decide.engine import Decision, DecisionSet, decide
+from panpin.decide.engine import Decision, DecisionSet, Hold, decide
 from panpin.decide.policy import Policy
 from panpin.panos import panosxml
 from panpin.panos.device import DeviceInfo, PanoramaLayout, panorama_layout, system_info
@@ -110,6 +110,7 @@ def policy_plan(
     confirmations: dict[str, str] | None = None,
     predefined: Sequence[str] = (),
     valid_for: timedelta | None = None,
+    holds: Mapping[str, Hold] | None = None,
 ) -> tuple[Plan, DecisionSet]:
     """Decide and build the plan (pure once the inputs are read). Returns (plan, decision set).
 
@@ -127,6 +128,7 @@ def policy_plan(
         change_id=change_id,
         confirmations=confirmations,
         predefined=predefined,
+        holds=holds,
     )
     plan = build_plan(
         change_id=change_id,
@@ -138,7 +140,12 @@ def policy_plan(
         base=current,
         adds=decisions.adds,
         removes=decisions.removes,
-        policy={"path": policy.source, "sha256": policy.sha256},
+        # ``expires``: the default a rollback's hold lasts (rollback --hold-for overrides it).
+        policy={
+            "path": policy.source,
+            "sha256": policy.sha256,
+            "expires": policy.defaults.expires.text,
+        },
         scan=scan,
         decisions=decisions.decisions,
         not_after=(

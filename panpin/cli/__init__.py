@@ -42,7 +42,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "panpin.cli.change:discard_cmd",
         "Revert panpin's change left uncommitted (apply --no-commit).",
     ),
-    "history": ("panpin.cli.change:history", "Show the change journal."),
+    "release": (
+        "panpin.cli.change:release",
+        "End a rollback's hold on a host so runs may add it again.",
+    ),
+    "history": ("panpin.cli.change:history", "Show the change journal and rollback holds."),
     "login": ("panpin.cli.login:login", "Generate an API key once and store it (mode 0600)."),
     "confirm": (
         "panpin.cli.confirm:confirm",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from panpin.cli.output import (
     check_output_path,
     emit,
     format_option,
+    json_doc,
     message,
     render_rows,
     resolve_format,
@@ -103,13 +103,28 @@ def outcome_dict(device: str, outcome: Outcome) -> dict[str, Any]:
         "device": device,
         "change_id": outcome.change_id,
         "result": str(outcome.result),
-        "adds": outcome.adds,
-        "removes": outcome.removes,
+        # Lists of names, as in `run`, `history` and the plan; the counts beside them.
+        "adds": list(outcome.adds),
+        "removes": list(outcome.removes),
+        "add_count": len(outcome.adds),
+        "remove_count": len(outcome.removes),
         "job_id": outcome.job_id,
         "push_job_id": outcome.push_job_id,
         "devices": outcome.devices,
         "notes": outcome.notes,
     }
+
+
+_OUTCOME_COLUMNS = ["device", "change_id", "result", "adds", "removes", "job_id", "notes"]
+
+
+def render_outcome(device: str, outcome: Outcome, fmt: str) -> str:
+    """What apply, commit, discard and rollback did: a one-row table for people, the document
+    (:func:`outcome_dict`) for scripts."""
+    row = outcome_dict(device, outcome)
+    if fmt == "json":
+        return json_doc(row)
+    return render_rows([row], _OUTCOME_COLUMNS, fmt)
 
 
 # --- shared steps ---------------------------------------------------------------------------------
@@ -240,8 +255,9 @@ def plan(
 @click.option(
     "--no-commit", is_flag=True, help="Leave the change in the candidate for review in the web UI."
 )
+@format_option
 @click.pass_context
-def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool) -> None:
+def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool, fmt: str | None) -> None:
     """Apply exactly the reviewed PLAN: lock, re-check, write, commit this admin's changes, verify.
 
     Refuses a plan that no longer matches the device (exit 2: re-run plan). On failure this admin's
@@ -261,7 +277,7 @@ def apply(ctx: click.Context, plan_file: str, yes: bool, no_commit: bool) -> Non
             ctx.exit(errors.EXIT_RUNTIME)
     with _session(ctx, device) as session:
         outcome = session.apply(the_plan, commit=not no_commit)
-    emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
+    emit(render_outcome(device.name, outcome, resolve_format(fmt)))
 
 
 @click.command()
@@ -327,7 +343,7 @@ def run(
         chosen = resolve_format(fmt)
         columns = ["device", "result", "exit_code", "change_id", "adds", "removes"]
         if not quiet or chosen == "json":
-            emit(render_rows(rows, columns, chosen))
+            emit(render_rows(rows, columns, chosen, key="results"))
     code = worst_exit([r.exit_code for r in results])
     if metrics_path:
         from panpin.metrics import write_textfile
@@ -341,7 +357,9 @@ def run(
     ctx.exit(code)
 
 
-def _finish(ctx: click.Context, change_id: str, yes: bool, *, commit: bool) -> None:
+def _finish(
+    ctx: click.Context, change_id: str, yes: bool, fmt: str | None, *, commit: bool
+) -> None:
     verb = "Commit" if commit else "Discard"
     device = one_device(ctx)
     if not yes:
@@ -352,7 +370,7 @@ def _finish(ctx: click.Context, change_id: str, yes: bool, *, commit: bool) -> N
             ctx.exit(errors.EXIT_RUNTIME)
     with _session(ctx, device) as session:
         outcome = session.commit_change(change_id) if commit else session.discard_change(change_id)
-    emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
+    emit(render_outcome(device.name, outcome, resolve_format(fmt)))
 
 
 @click.command("commit")
@@ -360,15 +378,16 @@ def _finish(ctx: click.Context, change_id: str, yes: bool, *, commit: bool) -> N
 @click.option(
     "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
 )
+@format_option
 @click.pass_context
-def commit_cmd(ctx: click.Context, change_id: str, yes: bool) -> None:
+def commit_cmd(ctx: click.Context, change_id: str, yes: bool, fmt: str | None) -> None:
     """Commit panpin's change CHANGE_ID that waits in the candidate (apply --no-commit).
 
     First checks that the admin's pending changes are exactly that change (only its list, the
     running list still its base, the candidate its plan); then commits only that admin's
     changes and verifies the running list. Other admins' pending work stays pending.
     """
-    _finish(ctx, change_id, yes, commit=True)
+    _finish(ctx, change_id, yes, fmt, commit=True)
 
 
 @click.command("discard")
@@ -376,14 +395,15 @@ def commit_cmd(ctx: click.Context, change_id: str, yes: bool) -> None:
 @click.option(
     "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
 )
+@format_option
 @click.pass_context
-def discard_cmd(ctx: click.Context, change_id: str, yes: bool) -> None:
+def discard_cmd(ctx: click.Context, change_id: str, yes: bool, fmt: str | None) -> None:
     """Revert panpin's change CHANGE_ID that waits in the candidate (apply --no-commit).
 
     The same check as `commit`; then reverts only that admin's uncommitted changes and verifies
     the candidate list is the change's base again. Other admins' pending work stays.
     """
-    _finish(ctx, change_id, yes, commit=False)
+    _finish(ctx, change_id, yes, fmt, commit=False)
 
 
 @click.command()
@@ -395,24 +415,49 @@ def discard_cmd(ctx: click.Context, change_id: str, yes: bool) -> None:
 @click.option(
     "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
 )
+@click.option(
+    "--hold-for",
+    metavar="D",
+    help="Keep the removed entries out of later runs this long (e.g. 30d; default: the "
+    "policy's defaults.expires recorded with the change).",
+)
+@format_option
 @click.pass_context
 def rollback(
-    ctx: click.Context, change_id: str | None, last: bool, dry_run: bool, yes: bool
+    ctx: click.Context,
+    change_id: str | None,
+    last: bool,
+    dry_run: bool,
+    yes: bool,
+    hold_for: str | None,
+    fmt: str | None,
 ) -> None:
     """Undo a recorded change: delete what it added, restore what it removed, then commit.
 
     The rollback is a change of its own with its own id and journal record. Without the journal,
-    the device's markers name what the change added.
+    the device's markers name what the change added. Each entry it removes is held: later runs
+    do not add it again until the hold expires, the rule that allowed it changes, or
+    `panpin release HOST`.
     """
+    from panpin.scan.logs import parse_duration
+
     if bool(change_id) == bool(last):
         raise click.UsageError("give either CHANGE_ID or --last")
+    hold = None
+    if hold_for is not None:
+        hold = parse_duration(hold_for)
+        if hold is None or hold.days < 1:
+            raise click.BadParameter(
+                f"{hold_for!r} is no duration of a day or more (1d, 30d, 12w)",
+                param_hint="--hold-for",
+            )
     device = one_device(ctx)
     with _session(ctx, device) as session, session.locked():
         the_plan, notes = session.rollback_plan(change_id, last=last)
         for note in notes:
             session.say(note)
         if dry_run or not the_plan.has_changes:
-            emit(render_plan(the_plan, "table"))
+            emit(render_plan(the_plan, resolve_format(fmt)))
             ctx.exit(errors.EXIT_PENDING if dry_run and the_plan.has_changes else 0)
         if not yes:
             if not sys.stdin.isatty():
@@ -421,8 +466,42 @@ def rollback(
             if not click.confirm(f"Roll back {the_plan.rollback_of} on {device.name}?", err=True):
                 message("panpin: cancelled; nothing was rolled back")
                 ctx.exit(errors.EXIT_RUNTIME)
-        outcome = session.apply(the_plan)
-    emit(json.dumps(outcome_dict(device.name, outcome), indent=2) + "\n")
+        outcome = session.apply_rollback(the_plan, hold_for=hold)
+    emit(render_outcome(device.name, outcome, resolve_format(fmt)))
+
+
+@click.command()
+@click.argument("entry", metavar="HOST")
+@click.pass_context
+def release(ctx: click.Context, entry: str) -> None:
+    """End the hold a rollback put on HOST (an entry name), so the next run may add it again.
+
+    Only the state database changes; nothing on the device does. Exit 2 when HOST is not held.
+    """
+    from panpin.change.journal import ChangeJournal
+
+    state = settings(ctx).state
+    opts = global_options(ctx)
+    if not Path(state).exists():
+        raise errors.InputError(f"no state database at {state}: nothing is held there")
+    journal = ChangeJournal(state)
+    if opts.device or opts.host:
+        # Only the devices named (a device's name as the journal records it).
+        released = [r for d in fleet(ctx) for r in journal.release(d.name, entry)]
+    else:
+        released = journal.release(None, entry)
+    if not released:
+        held = sorted({r.hold.entry for r in journal.hold_records() if r.ended is None})
+        raise errors.InputError(
+            f"{entry} is not held"
+            + (f" (held now: {', '.join(held)})" if held else " (nothing is held)")
+        )
+    for r in released:
+        message(
+            f"released {r.hold.entry} on {r.device} ({r.location}), held since rollback "
+            f"{r.hold.change_id}; the next run may add it again",
+            quiet=opts.quiet,
+        )
 
 
 @click.command()
@@ -439,12 +518,29 @@ def history(ctx: click.Context, fmt: str | None) -> None:
         click.echo(
             f"panpin: warning: no state database at {state}: nothing recorded there", err=True
         )
-        emit(render_rows([], HISTORY_COLUMNS, resolve_format(fmt)))
+        emit(render_history([], [], resolve_format(fmt)))
         return
     journal = ChangeJournal(state)
     device = opts.device[0] if len(opts.device) == 1 else None
     rows = [r.as_dict() for r in journal.records(device)]
-    emit(render_rows(rows, HISTORY_COLUMNS, resolve_format(fmt)))
+    holds = [h.as_dict() for h in journal.hold_records(device)]
+    emit(render_history(rows, holds, resolve_format(fmt)))
+
+
+def render_history(changes: list[dict[str, Any]], holds: list[dict[str, Any]], fmt: str) -> str:
+    """The journal's changes, then the rollback holds (open and ended)."""
+    if fmt == "json":
+        return json_doc({"changes": changes, "holds": holds})
+    text = render_rows(changes, HISTORY_COLUMNS, fmt)
+    if holds and fmt != "csv":
+        # csv stays one table (scripts read it); people see the holds below the changes.
+        text += "\nHolds (entries rollbacks keep out of later runs):\n" + render_rows(
+            holds, HOLD_COLUMNS, fmt
+        )
+    return text
+
+
+HOLD_COLUMNS = ["entry", "device", "location", "rule", "until", "change_id", "ended", "ended_why"]
 
 
 HISTORY_COLUMNS = [

@@ -5,14 +5,13 @@ Reads only the capture file; touches no device and no state.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import click
 
 from panpin.capture import STATUSES, CaptureReport, analyze_capture
 from panpin.cli.common import global_options
-from panpin.cli.output import emit, format_option, message, render_rows, resolve_format
+from panpin.cli.output import emit, format_option, json_doc, message, render_rows, resolve_format
 
 COLUMNS = ("host", "status", "handshakes", "verdicts", "reason")
 
@@ -48,7 +47,7 @@ def confirm(ctx: click.Context, capture: str, hosts: tuple[str, ...], fmt: str |
     report = analyze_capture(capture, hosts or None)
     fmt = resolve_format(fmt)
     if fmt == "json":
-        emit(json.dumps(report.to_dict(), indent=2) + "\n")
+        emit(json_doc(report.to_dict()))
     else:
         emit(render_rows(rows(report), COLUMNS, fmt))
     message(summary(report), quiet=global_options(ctx).quiet)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from panpin.cli.common import one_device, settings
-from panpin.cli.output import emit, format_option, render_rows, resolve_format
+from panpin.cli.output import emit, format_option, json_doc, render_rows, resolve_format
 
 if TYPE_CHECKING:
     from panpin.panos.exclusions import ExclusionEntry
@@ -45,7 +44,7 @@ def list_cmd(ctx: click.Context, candidate: bool, fmt: str | None) -> None:
             "config": "candidate" if candidate else "running",
             "entries": rows,
         }
-        emit(json.dumps(doc, indent=2) + "\n")
+        emit(json_doc(doc))
     else:
         for row in rows:
             if row["expired"]:

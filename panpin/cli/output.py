@@ -40,6 +40,17 @@ def resolve_format(fmt: str | None, stream: Any = None) -> str:
     return "table" if hasattr(target, "isatty") and target.isatty() else "json"
 
 
+# Every JSON document panpin prints is an object whose first key is ``format_version``: a script
+# checks it once instead of guessing a shape. It goes up only when a field changes meaning or type
+# or disappears; new fields are added without a new version (docs/design.md "Output").
+FORMAT_VERSION = 1
+
+
+def json_doc(body: dict[str, Any]) -> str:
+    """One JSON document: ``{"format_version": 1, **body}``, indented, newline-terminated."""
+    return json.dumps({"format_version": FORMAT_VERSION, **body}, indent=2, default=str) + "\n"
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -52,10 +63,15 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def render_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
-    """Render rows (dicts) in a tabular format; ``json`` gives the list of dicts as is."""
+def render_rows(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, *, key: str | None = None
+) -> str:
+    """Render rows (dicts) in a tabular format; ``json`` wraps the list of dicts under ``key``
+    in a document (:func:`json_doc`)."""
     if fmt == "json":
-        return json.dumps(list(rows), indent=2, sort_keys=False, default=str) + "\n"
+        if key is None:
+            raise ValueError("render_rows: JSON output needs the document's key")
+        return json_doc({key: list(rows)})
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from panpin.cli.output import (
     check_output_path,
     emit,
     format_option,
+    json_doc,
     message,
     render_rows,
     resolve_format,
@@ -65,7 +65,7 @@ def render_result(result: ScanResult, fmt: str) -> str:
     from panpin.scan.evidence import candidate_dict, not_pinning_dict
 
     if fmt == "json":
-        return json.dumps(result_dict(result), indent=2) + "\n"
+        return json_doc(result_dict(result))
     rows = [candidate_dict(c) for c in result.candidates]
     if fmt == "csv":
         for row in rows:

@@ -31,7 +31,8 @@ Then, over the whole run: an allowed host whose ``exclude_as`` wildcard would al
 its own name instead (a block always wins; the reason says so); hosts allowed under the same
 entry name become ONE add; an exact-host
 add that a planned wildcard add covers is folded into it; an add that would also cover a host
-decided ``block``, or overlap a disabled entry, is turned into ``review`` for all its hosts. panpin-owned entries whose expiry is
+decided ``block``, or overlap a disabled entry, is turned into ``review`` for all its hosts; an add
+whose entry a rollback holds out (``holds``) is ``held`` for all its hosts. panpin-owned entries whose expiry is
 before ``today`` are removed, unless this run re-adds the same name (a renewal, one change).
 Entries owned by a person are never removed or re-described. Finally ``max_changes_per_run`` caps
 adds + removes: removals go first (they shrink what bypasses decryption, and their expiry was
@@ -48,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Final, Literal
 
-from panpin.decide.policy import Policy, Rule, Signals
+from panpin.decide.policy import Policy, Rule, Signals, rule_digest
 from panpin.errors import InvalidHost
 from panpin.hosts import (
     covering_entry,
@@ -74,6 +75,7 @@ DecisionAction = Literal[
     "insufficient-evidence",
     "not-pinning",
     "covered",
+    "held",  # a rollback removed this entry; its hold keeps it out (panpin release HOST)
     "rejected",
     "remove",
     "cut",
@@ -87,6 +89,7 @@ DECISION_ACTIONS: Final[tuple[DecisionAction, ...]] = (
     "insufficient-evidence",
     "not-pinning",
     "covered",
+    "held",
     "rejected",
     "remove",
     "cut",
@@ -118,6 +121,9 @@ class Decision:
     # What a packet capture says about the host (confirmed, likely, not-pinning, not-seen), when
     # decide() was given capture results for it.
     confirmation: str | None = None
+    # The content digest of ``rule`` (panpin.decide.policy.rule_digest) on an ``allow``: the
+    # journal keeps it so a rollback's hold can end when that rule changes.
+    rule_sha256: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -130,6 +136,8 @@ class Decision:
             "counted_hits": self.counted_hits,
             "clients": self.clients,
         }
+        if self.rule_sha256 is not None:
+            data["rule_sha256"] = self.rule_sha256
         # Only present when a capture was consulted, so plans made without one keep their shape.
         if self.confirmation is not None:
             data["confirmation"] = self.confirmation
@@ -152,6 +160,46 @@ class CutChange:
             "hosts": list(self.hosts),
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A rollback removed entry ``entry``: runs do not add it again while the hold lasts.
+
+    It lasts until ``until`` (inclusive), until the rule that had allowed it (``rule``, whose
+    content digest was ``rule_sha256``) changes or goes, or until ``panpin release``.
+    """
+
+    entry: str
+    rule: str | None
+    rule_sha256: str | None
+    until: date
+    change_id: str  # the rollback that made the hold
+    rollback_of: str  # the change whose entry it removed
+
+
+def active_holds(
+    holds: Iterable[Hold], policy: Policy, today: date
+) -> tuple[dict[str, Hold], list[tuple[Hold, str]]]:
+    """The holds that still keep their entry out (by lower-case entry name), and those that
+    ended, each with why: expired, or the rule that allowed the entry changed or is gone."""
+    digests = {r.name: rule_digest(r) for r in policy.rules}
+    active: dict[str, Hold] = {}
+    ended: list[tuple[Hold, str]] = []
+    for hold in holds:
+        if hold.until < today:
+            ended.append((hold, f"expired on {hold.until.isoformat()}"))
+        elif hold.rule is not None and hold.rule not in digests:
+            ended.append((hold, f"rule {hold.rule!r} is no longer in the policy"))
+        elif (
+            hold.rule is not None
+            and hold.rule_sha256 is not None
+            and digests[hold.rule] != hold.rule_sha256
+        ):
+            ended.append((hold, f"rule {hold.rule!r} changed since the rollback"))
+        else:
+            active[hold.entry.lower()] = hold
+    return active, ended
 
 
 @dataclass(frozen=True)
@@ -349,11 +397,13 @@ def decide(
     change_id: str,
     confirmations: Mapping[str, str] | None = None,
     predefined: Iterable[str] = (),
+    holds: Mapping[str, Hold] | None = None,
 ) -> DecisionSet:
     """Decide every candidate host and the entry changes that follow; pure, touches nothing.
 
     ``predefined`` names the enabled predefined exclusions where the device showed them: a host
-    one covers is ``covered`` by it (step 3).
+    one covers is ``covered`` by it (step 3). ``holds`` (from :func:`active_holds`, by lower-case
+    entry name) keep entries a rollback removed out: their hosts are ``held``.
 
     ``current_entries`` is the exclusion list as it is now at the location; ``today`` dates the
     expiry of added entries and finds expired ones; ``change_id`` goes into every added marker.
@@ -421,6 +471,22 @@ def decide(
         for member in groups.pop(name):
             decisions.append(
                 _member_decision(member, "review", None, f"{member.reason}; {conflict}")
+            )
+
+    for name in sorted(groups):
+        hold = (holds or {}).get(name.lower())
+        if hold is None:
+            continue
+        for member in groups.pop(name):
+            decisions.append(
+                _member_decision(
+                    member,
+                    "held",
+                    None,
+                    f"{member.reason}; but rollback {hold.change_id} removed {name!r} (added by "
+                    f"{hold.rollback_of}) and holds it out until {hold.until.isoformat()}; "
+                    f"`panpin release {name}` ends the hold",
+                )
             )
 
     planned = {name: _entry_for(name, members, change_id) for name, members in groups.items()}
@@ -807,6 +873,9 @@ def _member_decision(
         None,
         member.counted_hits,
         member.clients,
+        rule_sha256=(
+            rule_digest(member.rule) if action == "allow" and member.rule is not None else None
+        ),
     )
 
 

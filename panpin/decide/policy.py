@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -237,6 +238,45 @@ class Rule:
     line: int = 0
     # Allow only hosts that a packet capture confirms (``panpin plan --confirm CAPTURE``).
     require_confirmation: bool = False
+
+
+def expiry_from_text(text: str) -> Expiry | None:
+    """An expiry as the policy writes one (``90d``, ``12w``, ``2027-05-25``), or ``None``."""
+    found = _EXPIRES_RE.match(text)
+    if found is not None:
+        return Expiry(text, after=int(found.group(1)) * _UNIT[found.group(2)])
+    try:
+        return Expiry(text, on=date.fromisoformat(text))
+    except ValueError:
+        return None
+
+
+def rule_digest(rule: Rule) -> str:
+    """SHA-256 of what a rule says (its match, action and settings; not its place or line).
+
+    A rollback's hold is tied to the rule that allowed the entry: the hold ends when this digest
+    changes, so moving the rule or editing another one leaves the hold in place.
+    """
+    m = rule.match
+    content = {
+        "name": rule.name,
+        "match": {
+            "host": m.host,
+            "domain": m.domain,
+            "regex": m.regex.pattern if m.regex is not None else None,
+            "apps": list(m.apps),
+            "signals": list(m.signals),
+            "causes": list(m.causes),
+        },
+        "action": rule.action,
+        "exclude_as": rule.exclude_as,
+        "ticket": rule.ticket,
+        "owner": rule.owner,
+        "expires": rule.expires.text if rule.expires is not None else None,
+        "require_confirmation": rule.require_confirmation,
+    }
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -237,11 +237,12 @@ def test_history_tells_a_rollback_from_a_change(tmp_path: Path, run_cli: RunCli)
         done = run_cli(*flags(own, tmp_path), "run", "--policy", str(policy), "--format", "json",
                        env=env)  # fmt: skip
         assert done.code == 0, done.err
-        change_id = json.loads(done.out)[0]["change_id"]
+        change_id = json.loads(done.out)["results"][0]["change_id"]
         undone = run_cli(*flags(own, tmp_path), "rollback", "--last", "--yes", env=env)
         assert undone.code == 0, undone.err
         table = run_cli(*flags(own, tmp_path), "history", "--format", "table", env=env).out
-        header, *rows = table.splitlines()
+        # The changes table comes first; the rollback's holds follow after a blank line.
+        header, *rows = table.split("\n\n")[0].splitlines()
         assert header.split()[:3] == ["CHANGE_ID", "KIND", "ROLLBACK_OF"]
         kinds = {r.split()[0]: r.split()[1:3] for r in rows}
         assert kinds[change_id][0] == "policy"
@@ -262,7 +263,7 @@ def test_plan_needs_no_admin_apply_does(tmp_path: Path, run_cli: RunCli) -> None
         assert refused.code == 2 and "no admin set" in refused.err
         applied = run_cli(*device, "--admin", own.admin, "apply", str(plan), "--yes", env=env)
         assert applied.code == 0, applied.err
-        history = json.loads(run_cli(*device, "history", "--format", "json", env=env).out)
+        history = json.loads(run_cli(*device, "history", "--format", "json", env=env).out)["changes"]
         assert [r["admin"] for r in history] == [own.admin]
 
 

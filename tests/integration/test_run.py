@@ -33,7 +33,7 @@ def test_run_applies_then_second_run_changes_nothing(
         *base(sim, tmp_path), "run", "--policy", DEMO_POLICY, "--format", "json", env=env
     )
     assert first.code == 0, first.err
-    rows = json.loads(first.out)
+    rows = json.loads(first.out)["results"]
     assert rows[0]["result"] == "committed"
     assert "*.vendor.example" in rows[0]["adds"]
     sim.clear_requests()
@@ -85,7 +85,7 @@ def test_fleet_reports_each_device_and_worst_exit(
         env={"PANPIN_API_KEY": ok_sim.api_key},
     )
     assert result.code == 5, result.err
-    rows = {r["device"]: r for r in json.loads(result.out)}
+    rows = {r["device"]: r for r in json.loads(result.out)["results"]}
     assert rows["fw-ok"]["result"] == "committed" and rows["fw-ok"]["exit_code"] == 0
     assert rows["fw-busy"]["exit_code"] == 5
     assert "alice" in rows["fw-busy"]["error"]

@@ -516,7 +516,9 @@ def test_json_output_matches_the_design_schema(demo_sim: Simulator, cli_for: Sim
     result = cli_for(demo_sim)("scan")  # not a terminal: json by default
     assert result.code == 0, result.err
     doc = json.loads(result.out)  # exactly one object
-    assert list(doc)[:4] == ["query", "logs_read", "candidates", "rejected"]
+    # format_version first (every JSON document panpin prints), then the required keys.
+    assert doc["format_version"] == 1
+    assert list(doc)[:5] == ["format_version", "query", "logs_read", "candidates", "rejected"]
     assert isinstance(doc["query"], str) and isinstance(doc["logs_read"], int)
     assert "receive_time geq" in doc["query"] and "error contains 'UnknownCA'" in doc["query"]
     assert doc["candidates"], "the demo has candidates"

@@ -63,7 +63,7 @@ def test_no_commit_then_run_names_the_way_out_and_it_works(
             assert running == candidate == before_running
         # alice's pending address object (the demo scenario's) is still pending.
         assert "alice" in sim.device.pending_admins()
-        history = json.loads(run_cli(*base, "history", "--format", "json", env=env).out)
+        history = json.loads(run_cli(*base, "history", "--format", "json", env=env).out)["changes"]
         assert {r["change_id"]: r["result"] for r in history}[change_id] in ("committed", "aborted")
         # And the next run works again.
         again = run_cli(*base, "run", "--policy", str(policy), env=env)

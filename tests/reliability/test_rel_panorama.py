@@ -24,7 +24,7 @@ def args(sim: Any, tmp_path: Path) -> list[str]:
 def history(run_cli: RunCli, sim: Any, tmp_path: Path) -> list[dict[str, Any]]:
     shown = run_cli(*args(sim, tmp_path), "history", "--format", "json", env=sim_env(sim))
     assert shown.code == 0, shown.err
-    rows: list[dict[str, Any]] = json.loads(shown.out)
+    rows: list[dict[str, Any]] = json.loads(shown.out)["changes"]
     return rows
 
 

@@ -491,6 +491,7 @@ def test_every_decision_kind_and_the_json_shape() -> None:
         "insufficient-evidence": 1,
         "not-pinning": 0,
         "covered": 1,
+        "held": 0,
         "rejected": 1,
         "remove": 1,
         "cut": 0,
@@ -508,6 +509,8 @@ def test_every_decision_kind_and_the_json_shape() -> None:
             "covered_by",
             "counted_hits",
             "clients",
+            # An allow by a rule names that rule's content digest (a rollback's hold uses it).
+            *(["rule_sha256"] if decision.action == "allow" and decision.rule else []),
         ]
     json.dumps(data)  # JSON-ready as it is
 
