@@ -44,6 +44,7 @@ ACTION_COLORS: Final[dict[str, str]] = {
     "review": "#d46a00",
     "cut": "#8c6d1f",
     "covered": "#4d9221",
+    "held": "#762a83",
     "insufficient-evidence": "#8a8a8a",
     "not-pinning": "#8a8a8a",
     "rejected": "#8a8a8a",

@@ -337,6 +337,10 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         body = self.body()
+        # Every JSON document panpin prints names its version as format_version; the plan's own
+        # is `format`, repeated under that name. Both are under the digest; a plan made before
+        # has no format_version and verifies as it was written.
+        body["format_version"] = PLAN_FORMAT
         body["digest"] = digest_of(body)
         return body
 
@@ -398,7 +402,7 @@ def build_plan(
     )
 
 
-_OPTIONAL = {"not_after"}
+_OPTIONAL = {"not_after", "format_version"}
 _TOP = {
     "format",
     "kind",
@@ -456,6 +460,8 @@ def plan_from_dict(data: Any, where: str = "plan") -> Plan:
         raise PlanError(
             f"{where}: plan format {data['format']!r} is not {PLAN_FORMAT}; re-run plan"
         )
+    if data.get("format_version", PLAN_FORMAT) != data["format"]:
+        raise PlanError(f"{where}: format_version and format disagree; re-run plan")
     body = {k: v for k, v in data.items() if k != "digest"}
     if data["digest"] != digest_of(body):
         raise PlanError(

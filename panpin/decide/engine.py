@@ -477,12 +477,15 @@ def decide(
         hold = (holds or {}).get(name.lower())
         if hold is None:
             continue
-        for member in groups.pop(name):
+        members = groups.pop(name)
+        # The entry it would have added, so a reviewer sees what the hold keeps out.
+        kept_out = _entry_for(name, members, change_id)
+        for member in members:
             decisions.append(
                 _member_decision(
                     member,
                     "held",
-                    None,
+                    kept_out,
                     f"{member.reason}; but rollback {hold.change_id} removed {name!r} (added by "
                     f"{hold.rollback_of}) and holds it out until {hold.until.isoformat()}; "
                     f"`panpin release {name}` ends the hold",

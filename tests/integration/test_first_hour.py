@@ -263,7 +263,9 @@ def test_plan_needs_no_admin_apply_does(tmp_path: Path, run_cli: RunCli) -> None
         assert refused.code == 2 and "no admin set" in refused.err
         applied = run_cli(*device, "--admin", own.admin, "apply", str(plan), "--yes", env=env)
         assert applied.code == 0, applied.err
-        history = json.loads(run_cli(*device, "history", "--format", "json", env=env).out)["changes"]
+        history = json.loads(run_cli(*device, "history", "--format", "json", env=env).out)[
+            "changes"
+        ]
         assert [r["admin"] for r in history] == [own.admin]
 
 
