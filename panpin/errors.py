@@ -133,6 +133,11 @@ class AuthError(ApiError):
     """Code 403 / HTTP 403: invalid credentials, invalid key, or the role lacks rights (code 16)."""
 
 
+class CredentialRefused(AuthError):
+    """``Invalid Credential``: the key (or, for keygen, the user name and password) was refused.
+    The transport words the message with the device and the user (:mod:`panpin.panos.xmlapi`)."""
+
+
 class PermissionDenied(AuthError):
     """The key is valid but the admin's role lacks an XML API permission (HTTP 403, ``Type [X]
     not authorized for user role``). A permission, not a fault: never retried, never a reason to
@@ -320,13 +325,7 @@ def api_error_for(message: str, code: int | None, http_status: int | None = None
     if cls is None:
         cls = ApiError
     if cls is AuthError and "invalid credential" in message.lower():
-        return AuthError(
-            f"the device refused the API key ({message.strip()}): it is wrong, revoked, or "
-            "generated on another device; make a new one with `panpin login --user USER` and "
-            "pass it with --api-key-file or PANPIN_API_KEY",
-            code=code,
-            http_status=http_status,
-        )
+        return CredentialRefused(message.strip(), code=code, http_status=http_status)
     if issubclass(cls, AuthError):
         denied = _NOT_AUTHORIZED.search(message)
         if denied:

@@ -134,6 +134,7 @@ class DeviceSettings:
             retry=self.retry,
             record_dir=self.record_dir,
             record_scrub_hosts=self.record_scrub_hosts,
+            user=self.admin,
         )
 
     def require_admin(self) -> str:

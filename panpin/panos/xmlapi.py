@@ -67,6 +67,8 @@ class Connection:
     # ``--record DIR``: every request and answer, scrubbed, written there (panpin.panos.record).
     record_dir: str | None = None
     record_scrub_hosts: bool = False
+    # The admin the key belongs to, when the settings name one: only for messages.
+    user: str | None = None
 
     def __repr__(self) -> str:
         key = "***" if self.api_key else None
@@ -226,6 +228,10 @@ class NameNotResolved(NotSent):
     """The device's name does not resolve (DNS): asking again in a second will not help."""
 
 
+class ConnectionRefused(NotSent):
+    """Nothing listens at the device's address and port (TCP reset to the connect)."""
+
+
 # The watchdog of the request a thread is making, so the connection that carries the request can
 # hand itself to it (the watchdog's timer runs on a thread of its own).
 _current = threading.local()
@@ -337,6 +343,10 @@ class XmlApi:
             self._session.verify = conn.ca_file if conn.ca_file else True
         self.request_count = 0
         self._persist = False
+        # Whether the device has answered once in this session. Before, a refused connection is
+        # a wrong host or port far more often than a restart: it fails at once instead of
+        # spending ~17 s on retries. After, it is a management plane restarting: retried.
+        self._answered = False
         self._watchdogs: weakref.WeakKeyDictionary[requests.Response, _Watchdog] = (
             weakref.WeakKeyDictionary()
         )
@@ -446,7 +456,7 @@ class XmlApi:
         self, params: Mapping[str, str], headers: dict[str, str], read_timeout: float, what: str
     ) -> requests.Response:
         try:
-            return self._session.post(
+            answer = self._session.post(
                 self.conn.url,
                 data=dict(params),
                 headers=headers,
@@ -456,6 +466,8 @@ class XmlApi:
                 # raises TooManyRedirects even here, losing the status and the Location.
                 allow_redirects=False,
             )
+            self._answered = True
+            return answer
         except requests.exceptions.SSLError as exc:
             raise errors.TLSError(_tls_message(self.conn, exc)) from None
         except requests.exceptions.ConnectTimeout:
@@ -468,9 +480,18 @@ class XmlApi:
                         f"{self.conn.host}: the name does not resolve (DNS: {cause}); check the "
                         "host name"
                     ) from None
-                how = "refused" if "refused" in cause.lower() else "failed"
+                if "refused" in cause.lower():
+                    hint = (
+                        ""
+                        if self._answered
+                        else "; check the host and port (the management interface's HTTPS)"
+                    )
+                    raise ConnectionRefused(
+                        f"{self.conn.host}: cannot connect: connection refused ({what}: "
+                        f"{cause}){hint}"
+                    ) from None
                 raise NotSent(
-                    f"{self.conn.host}: cannot connect: connection {how} ({what}: {cause})"
+                    f"{self.conn.host}: cannot connect: connection failed ({what}: {cause})"
                 ) from None
             raise errors.ConnectError(
                 f"{self.conn.host}: connection lost during {what}: {_root_cause(exc)}"
@@ -549,11 +570,26 @@ class XmlApi:
         root = parse_xml(body)
         try:
             return check_envelope(root, http_status if http_status != 200 else None)
+        except errors.CredentialRefused as exc:
+            raise self._refused(str(exc), exc) from None
         except errors.AuthError as exc:
             # Which device refused which key: a fleet run has many of both.
             raise type(exc)(
                 f"{self.conn.host}: {exc}", code=exc.code, http_status=exc.http_status
             ) from None
+
+    def _refused(self, said: str, exc: errors.ApiError) -> errors.CredentialRefused:
+        # Which device refused whose key, and the way to a new one (a fleet has many of both).
+        host = self.conn.host
+        user = self.conn.user
+        whose = f"the API key of admin {user!r}" if user else "the API key"
+        return errors.CredentialRefused(
+            f"{host}: the device refused {whose} ({said}): it is wrong, revoked, or generated "
+            f"on another device; make a new one with `panpin login --host {host} --user "
+            f"{user or 'USER'}` and pass it with --api-key-file or PANPIN_API_KEY",
+            code=exc.code,
+            http_status=exc.http_status,
+        )
 
     def _check_run_deadline(self, what: str) -> None:
         late = self.run_deadline is not None and time.monotonic() > self.run_deadline
@@ -604,6 +640,10 @@ class XmlApi:
             retry = tenacity.retry_if_exception_type(_TRANSIENT)
         # A name that does not resolve stays unresolved: never retried, whatever the profile.
         retry = retry & tenacity.retry_if_not_exception_type(NameNotResolved)
+        # Refused before the device ever answered: a wrong address, not a restart (__init__).
+        retry = retry & tenacity.retry_if_exception(
+            lambda exc: self._answered or not isinstance(exc, ConnectionRefused)
+        )
         return tenacity.Retrying(
             retry=retry,
             stop=(
@@ -667,9 +707,18 @@ class XmlApi:
 
     def keygen(self, user: str, password: str) -> str:
         """``type=keygen``: a new API key. PAN-OS may end the user's other sessions; call it once."""
-        response = self.request(
-            {"type": "keygen", "user": user, "password": password}, with_key=False
-        )
+        try:
+            response = self.request(
+                {"type": "keygen", "user": user, "password": password}, with_key=False
+            )
+        except errors.CredentialRefused as exc:
+            raise errors.CredentialRefused(
+                f"{self.conn.host}: the device refused user {user!r} with that password "
+                "(Invalid Credential): check both (PAN-OS locks an admin out after repeated "
+                "failures), then run `panpin login` again",
+                code=exc.code,
+                http_status=exc.http_status,
+            ) from None
         key = response.root.findtext("result/key")
         if not key:
             raise errors.ResponseError("keygen answered success without a key")

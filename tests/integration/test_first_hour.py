@@ -70,8 +70,22 @@ def test_a_global_option_after_the_command_says_where_it_goes(run_cli: RunCli) -
 def test_a_refused_key_says_what_to_do(sim: Simulator, tmp_path: Path, run_cli: RunCli) -> None:
     result = run_cli(*flags(sim, tmp_path), "exclusions", "list", env={"PANPIN_API_KEY": "nope"})
     assert result.code == 1
-    assert f"{sim.host}: the device refused the API key" in result.err
-    assert "panpin login" in result.err
+    # The device, the user and the way to a new key, on one line.
+    (line,) = result.err.strip().splitlines()
+    assert f"{sim.host}: the device refused the API key of admin {sim.admin!r}" in line
+    assert f"panpin login --host {sim.host} --user {sim.admin}" in line
+
+
+def test_a_wrong_password_at_login_names_the_user(
+    sim: Simulator, tmp_path: Path, run_cli: RunCli
+) -> None:
+    base = ["--host", sim.host, "--ca-file", str(sim.ca_file)]
+    result = run_cli(*base, "login", "--user", "panpin", "--key-file", str(tmp_path / "k"),
+                     env={"PANPIN_PASSWORD": "wrong"})  # fmt: skip
+    assert result.code == 1
+    (line,) = result.err.strip().splitlines()
+    assert f"{sim.host}: the device refused user 'panpin' with that password" in line
+    assert not (tmp_path / "k").exists()
 
 
 def test_login_then_host_finds_the_key_login_wrote(
@@ -126,6 +140,21 @@ def test_a_name_that_does_not_resolve_is_not_retried(run_cli: RunCli) -> None:
                      env={"PANPIN_API_KEY": "k"})  # fmt: skip
     assert result.code == 1
     assert "the name does not resolve" in result.err
+    assert "retrying" not in result.err
+
+
+def test_a_refused_first_connection_is_not_retried(run_cli: RunCli, tmp_path: Path) -> None:
+    import socket
+
+    # A port nothing listens on: bound, never listening, so the kernel refuses the connect.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        result = run_cli("--host", f"127.0.0.1:{port}", "--insecure", "exclusions", "list",
+                         env={"PANPIN_API_KEY": "k"})  # fmt: skip
+    assert result.code == 1
+    assert "cannot connect: connection refused" in result.err
+    assert "check the host and port" in result.err
     assert "retrying" not in result.err
 
 
