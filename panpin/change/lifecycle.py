@@ -403,6 +403,38 @@ class ChangeContext:
             self.locked = False
 
 
+def ready_to_change(ctx: ChangeContext) -> tuple[Precheck, list[str]]:
+    """The pre-checks every change passes before it takes a lock. Reads only.
+
+    Raises what a change would meet (a passive HA member, another admin's lock, a running
+    commit, this admin's pending changes that are not panpin's: :class:`BusyError`, exit 5).
+    Returns the pre-check and the interrupted changes of panpin whose leftovers the change
+    reverts first. ``run --dry-run`` calls it too, so it exits as the real run would.
+    """
+    api, location, admin = ctx.api, ctx.location, ctx.admin
+    pre = precheck(api, admin, location, ctx.run_tag)
+    for note in pre.notes:
+        ctx.say(note)
+    if not pre.pending_ours:
+        return pre, []
+    unfinished = _may_have_leftovers(ctx)
+    left = _left_uncommitted(ctx)
+    if left:
+        # Left in the candidate on purpose (--no-commit): a person decides, not a run.
+        ids = ", ".join(left)
+        raise errors.BusyError(
+            f"change {ids} of panpin is uncommitted in the candidate (apply --no-commit): "
+            f"`panpin commit {left[0]}` commits it, `panpin discard {left[0]}` reverts it; "
+            "nothing was changed now"
+        )
+    if not unfinished:
+        raise errors.BusyError(
+            f"admin {admin} has uncommitted changes that panpin did not make; commit or "
+            "revert them first (panpin commits all of its admin's changes)"
+        )
+    return pre, unfinished
+
+
 def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcome:
     """Apply exactly ``plan``: lock, re-read, write, commit ours, (push), verify, unlock, record.
 
@@ -425,26 +457,9 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
         ctx.say("nothing to change")
         return outcome
 
-    pre = precheck(api, admin, location, ctx.run_tag)
+    pre, unfinished = ready_to_change(ctx)
     outcome.notes.extend(pre.notes)
-    for note in pre.notes:
-        ctx.say(note)
-    if pre.pending_ours:
-        unfinished = _may_have_leftovers(ctx)
-        left = _left_uncommitted(ctx)
-        if left:
-            # Left in the candidate on purpose (--no-commit): a person decides, not a run.
-            ids = ", ".join(left)
-            raise errors.BusyError(
-                f"change {ids} of panpin is uncommitted in the candidate (apply --no-commit): "
-                f"`panpin commit {left[0]}` commits it, `panpin discard {left[0]}` reverts it; "
-                "nothing was changed now"
-            )
-        if not unfinished:
-            raise errors.BusyError(
-                f"admin {admin} has uncommitted changes that panpin did not make; commit or "
-                "revert them first (panpin commits all of its admin's changes)"
-            )
+    if unfinished:
         ctx.say(
             f"recovering from an interrupted change ({', '.join(unfinished)}): reverting {admin}'s leftovers"
         )

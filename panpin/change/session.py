@@ -456,6 +456,9 @@ class Session:
                 ).repush_failed()
             return RunResult(name, ChangeResult.NOTHING_TO_DO, plan=plan)
         if dry_run:
+            # The same pre-checks the real run meets first, so a dry run exits as it would
+            # (a pending --no-commit change, a lock, a passive HA member: exit 5).
+            Applier(self.api, self.device, self.info(), self.journal(), self.say).check()
             return RunResult(name, "pending", errors.EXIT_PENDING, plan=plan)
         try:
             outcome = self.apply(plan)

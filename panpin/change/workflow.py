@@ -19,6 +19,7 @@ from panpin.change.lifecycle import (
     Outcome,
     apply_plan,
     finish_uncommitted,
+    ready_to_change,
     repush_failed,
     run_tag,
 )
@@ -263,6 +264,11 @@ class Applier:
                 "plan --valid-for); re-run plan"
             )
         return apply_plan(self._context(), plan, commit=commit)
+
+    def check(self) -> None:
+        """The read-only pre-checks an apply would meet first (lifecycle.ready_to_change)."""
+        self.device.require_admin()
+        ready_to_change(self._context())
 
     def finish(self, change_id: str, *, commit: bool) -> Outcome:
         """Commit or discard a change left in the candidate (see lifecycle.finish_uncommitted)."""

@@ -47,6 +47,14 @@ def test_no_commit_then_run_names_the_way_out_and_it_works(
         before_running, before_candidate = lists(sim)
         assert "app.vendor.example" in before_candidate - before_running
 
+        # A dry run meets the same pre-checks and exits as the real run would (not 3, pending).
+        sim.clear_requests()
+        dry = run_cli(*base, "run", "--policy", str(policy), "--dry-run", env=env)
+        assert dry.code == 5, dry.err
+        assert f"panpin commit {change_id}" in dry.err
+        assert not [r for r in sim.requests if r.type == "commit" or r.action in ("set", "delete")]
+        assert lists(sim) == (before_running, before_candidate)
+
         blocked = run_cli(*base, "run", "--policy", str(policy), env=env)
         assert blocked.code == 5
         assert f"panpin commit {change_id}" in blocked.err
