@@ -594,6 +594,11 @@ def _apply_locked(ctx: ChangeContext, plan: Plan, commit: bool, outcome: Outcome
 def _interrupted_in_commit(
     ctx: ChangeContext, plan: Plan, outcome: Outcome, exc: KeyboardInterrupt
 ) -> NoReturn:
+    if outcome.job_id is None:
+        # Stopped before the commit request was answered: the device may have started the job
+        # anyway. panpin holds the commit lock, so a commit job running now is this change's;
+        # one quick read keeps its id in the journal for the next run (and for a person).
+        outcome.job_id = _commit_job_of(ctx.api, plan.change_id)
     job = outcome.job_id or "(its id not yet answered)"
     ctx.record(
         plan.change_id,
@@ -606,6 +611,36 @@ def _interrupted_in_commit(
         f"interrupted during commit job {job} of change {plan.change_id}: not reverted (a commit "
         "is running); the next run settles it by the running list"
     ) from exc
+
+
+def _commit_job_of(api: XmlApi, change_id: str) -> str | None:
+    """The commit job of ``change_id``: the newest job whose description carries the change id
+    (panpin commits with "panpin CHANGE_ID …"; jobs show their description, tests/data
+    panos-samples show-job-commit-finished-ok-with-description.xml), else the one commit job
+    still running (panpin holds the commit lock). None when neither says. Reads only."""
+    try:
+        result = api.op("<show><jobs><all></all></jobs></show>").result
+    except (errors.PanpinError, KeyboardInterrupt):
+        # A second signal or a device that does not answer: the journal says "not answered".
+        return None
+    if result is None:
+        return None
+    ours: list[tuple[int, str]] = []
+    running: list[str] = []
+    for job in result.iter("job"):
+        job_id = (job.findtext("id") or "").strip()
+        kind = (job.findtext("type") or "").strip().lower()
+        if not job_id.isdigit() or kind not in _RUNNING_JOB_TYPES:
+            continue
+        if re.search(
+            rf"(?<![\w-]){re.escape(change_id)}(?![\w-])", job.findtext("description") or ""
+        ):
+            ours.append((int(job_id), job_id))
+        if (job.findtext("status") or "").strip().upper() in ("ACT", "PEND"):
+            running.append(job_id)
+    if ours:
+        return max(ours)[1]
+    return running[0] if len(running) == 1 else None
 
 
 def _fate_unknown(phase: str, exc: BaseException) -> bool:

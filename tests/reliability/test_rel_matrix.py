@@ -55,6 +55,7 @@ from rel_support import (
     write_config,
 )
 
+from panpin.change.journal import ChangeJournal
 from panpin.change.results import UNFINISHED
 from panpin.simulator import Simulator
 from panpin.simulator.faults import Fault
@@ -299,6 +300,11 @@ def test_sigterm_at_step(
         assert proc.returncode in row.allowed, f"exit {proc.returncode}: {err}"
         assert "Traceback" not in err
         assert row.state in ("prior", "planned")
+        if step == "commit" and proc.returncode == 6:
+            # Stopped before the commit request was answered, though the device started the
+            # job: the journal keeps the job's id, found among the running commit jobs.
+            (record,) = ChangeJournal(state_db).records()
+            assert record.job_id, f"no job id in the journal: {record.detail}"
         if proc.returncode in (4, 143) and step not in ("verify", "unlock"):
             assert row.state == "prior", f"exit {proc.returncode} but the list changed"
         assert not after.leftovers, "panpin's edits were left in the candidate"
