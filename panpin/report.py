@@ -99,6 +99,8 @@ figcaption { color: var(--muted); font-size: 12.5px; margin-top: 4px; }
 .legend { display: flex; flex-wrap: wrap; gap: 14px; margin: 6px 0 0; padding: 0; list-style: none;
   font-size: 12.5px; color: var(--muted); }
 .legend svg { vertical-align: -2px; margin-right: 4px; }
+table.signoff th { text-align: left; width: 9em; }
+.blank { display: inline-block; min-width: 18em; border-bottom: 1px solid var(--line); }
 footer { margin-top: 36px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line);
   padding-top: 8px; }
 @media print { main { max-width: none; padding: 0; } .host { break-inside: avoid; } }
@@ -115,9 +117,14 @@ def render_report(
     plan: Plan,
     *,
     confirmations: Mapping[str, HostConfirmation] | None = None,
+    source: str | None = None,
+    ticket: str | None = None,
+    approver: str | None = None,
 ) -> str:
     """The page for ``plan`` as an HTML string; ``confirmations`` adds capture results per host
-    (they take precedence over ``scan.confirmations`` in the plan). Deterministic and pure."""
+    (they take precedence over ``scan.confirmations`` in the plan). ``source`` is the plan's
+    file name; ``ticket`` and ``approver`` fill the sign-off (left blank to fill in by hand
+    otherwise). Deterministic and pure."""
     captures = _capture_results(plan.scan.get("confirmations"))
     for host, result in (confirmations or {}).items():
         captures[host.lower()] = result.to_dict()
@@ -144,8 +151,9 @@ def render_report(
         _chart_section(plan.scan.get("timeline"), hosts),
         _decisions(decisions),
         _evidence(hosts),
-        f"<footer>Made by panpin {_e(__version__)} from the plan file; its digest makes any "
-        "later edit of the plan visible at apply time. Plan kind: "
+        _signoff(plan, source, ticket, approver),
+        f"<footer>Made by panpin {_e(__version__)} from the plan file; its digest (above) makes "
+        "any later edit of the plan visible at apply time. Plan kind: "
         f"{_e(plan.kind)}.</footer>",
         "</main>",
         "</body>",
@@ -284,6 +292,30 @@ def _header(plan: Plan) -> str:
     return (
         f'<header><h1 id="title">SSL Decryption Exclusion change '
         f'<span class="mono">{_e(plan.change_id)}</span></h1>{meta}</header>'
+    )
+
+
+def _signoff(plan: Plan, source: str | None, ticket: str | None, approver: str | None) -> str:
+    """What a reviewer signs: the exact plan (file name and digest, which `apply` checks), the
+    ticket and the approver. Empty fields are lines to fill in on a printout."""
+    digest = str(plan.to_dict()["digest"])
+
+    def field(value: str | None) -> str:
+        return f"<span>{_e(value)}</span>" if value else '<span class="blank"></span>'
+
+    rows = [
+        ("Plan file", f"<code>{_e(source)}</code>" if source else field(None)),
+        ("Digest", f'<span class="mono" id="digest">{_e(digest)}</span>'),
+        ("Change window", _e(f"until {plan.not_after}") if plan.not_after else "none"),
+        ("Ticket", field(ticket)),
+        ("Approved by", field(approver)),
+        ("Date", field(None)),
+    ]
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return (
+        '<section id="signoff"><h2>Sign-off</h2><p class="meta">Approve this digest: `panpin '
+        "apply` refuses any other plan.</p>"
+        f'<table class="signoff">{body}</table></section>'
     )
 
 

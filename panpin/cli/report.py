@@ -32,12 +32,22 @@ from panpin.report import render_report
     type=click.Path(dir_okay=False, path_type=str),
     help="Add what this packet capture (pcap/pcapng) shows for the plan's hosts.",
 )
+@click.option("--ticket", metavar="ID", help="The change ticket, shown in the sign-off.")
+@click.option("--approver", metavar="NAME", help="Who approves, shown in the sign-off.")
 @click.pass_context
-def report(ctx: click.Context, plan_file: str, html_file: str, capture: str | None) -> None:
+def report(
+    ctx: click.Context,
+    plan_file: str,
+    html_file: str,
+    capture: str | None,
+    ticket: str | None,
+    approver: str | None,
+) -> None:
     """Render PLAN as one HTML page for the change ticket.
 
     The page shows the adds and removes with their rule and reason, every decision, the
-    evidence per host and a chart of errors per host over time. It is self-contained: no
+    evidence per host, a chart of errors per host over time, and a sign-off with the plan's
+    file name and digest, the ticket and the approver. It is self-contained: no
     script, no fetches (a Content Security Policy forbids them), so it can be attached to a
     ticket as it is. Exit 2 when PLAN is not a valid plan or CAPTURE not a readable capture.
     """
@@ -49,7 +59,13 @@ def report(ctx: click.Context, plan_file: str, html_file: str, capture: str | No
 
         hosts = sorted({d.host for d in plan.decisions if d.action != "remove"})
         confirmations = confirm_hosts(capture, hosts)
-    page = render_report(plan, confirmations=confirmations)
+    page = render_report(
+        plan,
+        confirmations=confirmations,
+        source=Path(plan_file).name,
+        ticket=ticket,
+        approver=approver,
+    )
     if html_file == "-":
         click.echo(page, nl=False)
     else:

@@ -245,12 +245,12 @@ def test_report_command(tmp_path: Path, plan: Plan, run_cli: RunCli) -> None:
     out = tmp_path / "ticket.html"
     result = run_cli("report", str(plan_path), "--html", str(out))
     assert result.code == 0, result.err
-    assert out.read_text(encoding="utf-8") == render_report(plan)
+    assert out.read_text(encoding="utf-8") == render_report(plan, source="plan.json")
     assert f"change {plan.change_id}, 2 adds, 1 removes" in result.err
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
     stdout = run_cli("report", str(plan_path), "--html", "-")
-    assert stdout.code == 0 and stdout.out == render_report(plan)
+    assert stdout.code == 0 and stdout.out == render_report(plan, source="plan.json")
 
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
@@ -264,6 +264,28 @@ def test_report_command(tmp_path: Path, plan: Plan, run_cli: RunCli) -> None:
 
     missing = run_cli("report", str(plan_path))
     assert missing.code == 2 and "--html" in missing.err
+
+
+def test_the_sign_off_names_the_exact_plan(tmp_path: Path, plan: Plan, run_cli: RunCli) -> None:
+    plan_path = tmp_path / "change-42.json"
+    plan_path.write_text(plan.dumps())
+    digest = json.loads(plan_path.read_text())["digest"]
+    out = tmp_path / "ticket.html"
+    result = run_cli("report", str(plan_path), "--html", str(out), "--ticket", "CHG-42",
+                     "--approver", "R. Reviewer")  # fmt: skip
+    assert result.code == 0, result.err
+    page = out.read_text(encoding="utf-8")
+    shown = parse(page)
+    text = " ".join(shown.text)
+    # The digest apply checks, the file it came from, the ticket and the approver.
+    assert re.search(r'id="digest">' + re.escape(digest) + "<", page)
+    assert "change-42.json" in text and "CHG-42" in text and "R. Reviewer" in text
+    # Without them the fields are blank lines to fill in, never made-up values.
+    blank = parse(render_report(plan))
+    assert sum(1 for tag, attrs in blank.tags if attrs.get("class") == "blank") == 4
+    assert digest in " ".join(blank.text)
+    hostile = render_report(plan, ticket="<script>x</script>", approver="a&b")
+    assert "<script>x" not in hostile and "&lt;script&gt;x&lt;/script&gt;" in hostile
 
 
 def test_report_confirm_adds_capture_results(tmp_path: Path, run_cli: RunCli) -> None:
