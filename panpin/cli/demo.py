@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -11,6 +10,33 @@ from importlib import resources
 from pathlib import Path
 
 import click
+
+
+def _replay_howto(
+    own: str, port: int, panorama: bool, location: str, api_key: str, admin: str
+) -> str:
+    """How to run the printed commands yourself: a simulator of your own, then the same steps."""
+    serve = f"panpin simulator serve --port {port} --workdir {own}" + (
+        " --scenario panorama" if panorama else ""
+    )
+    env = [
+        f"PANPIN_HOST=127.0.0.1:{port}",
+        f"PANPIN_CA_FILE={own}/ca.pem",
+        f"PANPIN_ADMIN={admin}",
+        f"PANPIN_STATE={own}/state.db",
+        # The simulator's made-up key (the scenario's), not a secret; a real key comes from
+        # `panpin login` and a file only you can read.
+        f"PANPIN_API_KEY={api_key}",
+    ]
+    if panorama:
+        env.append(f"PANPIN_LOCATION={location}")
+    return (
+        "To run each step's `$` command yourself, start a simulator of your own in another "
+        "terminal, in this folder:\n"
+        f"    $ mkdir -p {own} && {serve}\n"
+        "and point panpin at it here:\n"
+        f"    $ export {' '.join(env)}\n"
+    )
 
 
 def _policy_text() -> str:
@@ -26,7 +52,14 @@ def _policy_text() -> str:
 @click.option(
     "--panorama", is_flag=True, help="Run against a simulated Panorama and push a template stack."
 )
-def demo(keep: bool, panorama: bool) -> None:
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8443,
+    show_default=True,
+    help="The port in the printed commands, for the `panpin simulator serve` they start with.",
+)
+def demo(keep: bool, panorama: bool, port: int) -> None:
     """Scan, plan, apply, history and rollback against a simulated firewall, explained step by step.
 
     Needs no device and no network: the simulator listens on 127.0.0.1 with a CA it generates, and
@@ -34,7 +67,7 @@ def demo(keep: bool, panorama: bool) -> None:
     """
     from panpin.change.plan import load_plan
     from panpin.change.session import Session
-    from panpin.cli.change import HISTORY_COLUMNS, outcome_dict, render_plan
+    from panpin.cli.change import render_history, render_outcome, render_plan
     from panpin.cli.exclusions import ENTRY_COLUMNS, entry_rows
     from panpin.cli.output import message, render_rows
     from panpin.cli.scan import render_result
@@ -51,6 +84,10 @@ def demo(keep: bool, panorama: bool) -> None:
     # A capture the project made (tests/captures.py: real TLS handshakes in memory), shipped with
     # the package and linked from docs/examples/.
     capture_file = Path(str(resources.files("panpin") / "data" / "demo-capture.pcapng"))
+    # The printed commands replay the demo against `panpin simulator serve` (printed first) in
+    # a folder of the user's own, with the policy the package ships: runnable as printed.
+    own = "panpin-demo"
+    shipped_policy = Path(str(resources.files("panpin") / "data" / "demo-policy.yaml"))
     scenario = "panorama" if panorama else "demo"
     location = "template-stack:branch-stack" if panorama else "shared"
     try:
@@ -105,19 +142,18 @@ def demo(keep: bool, panorama: bool) -> None:
 
             def apply() -> str:
                 # What a reviewer approved is what is applied: the plan file, read back.
-                return json.dumps(
-                    outcome_dict(device.name, session.apply(load_plan(plan_file))), indent=2
-                )
+                return render_outcome(device.name, session.apply(load_plan(plan_file)), "table")
 
             def listing() -> str:
                 return render_rows(entry_rows(session.exclusions()), ENTRY_COLUMNS, "table")
 
             def history() -> str:
                 rows = [r.as_dict() for r in session.history()]
-                return render_rows(rows, HISTORY_COLUMNS, "table")
+                holds = [h.as_dict() for h in session.journal().hold_records(device.name)]
+                return render_history(rows, holds, "table")
 
             def rollback() -> str:
-                return json.dumps(outcome_dict(device.name, session.rollback(last=True)), indent=2)
+                return render_outcome(device.name, session.rollback(last=True), "table")
 
             steps: list[tuple[str, str, str, Callable[[], str]]] = [
                 (
@@ -131,7 +167,7 @@ def demo(keep: bool, panorama: bool) -> None:
                     "Plan: the policy decides per host (allow, block, review...) and the plan diffs "
                     "against the running list; the device is not touched",
                     "session.plan(policy)",
-                    f"panpin plan --policy {policy_file} --out {plan_file}",
+                    f"panpin plan --policy {shipped_policy} --out {own}/plan.json",
                     plan,
                 ),
                 (
@@ -144,14 +180,14 @@ def demo(keep: bool, panorama: bool) -> None:
                 (
                     "Report: the plan as one self-contained HTML page for the change ticket",
                     "render_report(load_plan(plan_file))",
-                    f"panpin report {plan_file} --html {report_file}",
+                    f"panpin report {own}/plan.json --html {own}/report.html",
                     report,
                 ),
                 (
                     "Apply: lock, re-check the list, one set, a commit of only our admin's changes, "
                     "verify the running list",
                     "session.apply(load_plan(plan_file))",
-                    f"panpin apply {plan_file} --yes",
+                    f"panpin apply {own}/plan.json --yes",
                     apply,
                 ),
                 (
@@ -174,6 +210,7 @@ def demo(keep: bool, panorama: bool) -> None:
                     listing,
                 ),
             ]
+            click.echo(_replay_howto(own, port, panorama, location, sim.api_key, sim.admin))
             with session:
                 for number, (title, call, command, step) in enumerate(steps, 1):
                     click.secho(f"== {number}/{len(steps)} {title}", bold=True)

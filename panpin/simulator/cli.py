@@ -121,6 +121,7 @@ def serve(
             with os.fdopen(fd, "w") as fh:
                 fh.write(sim.control_token + "\n")
         line = {
+            "format_version": 1,
             "url": sim.url,
             "host": sim.host,
             "ca_file": str(sim.ca_file),
@@ -158,6 +159,7 @@ def _serve_replay(directory: Path, port: int, workdir: Path | None) -> None:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
     try:
         line = {
+            "format_version": 1,
             "url": replay.url,
             "host": replay.host,
             "ca_file": str(replay.ca_file),
