@@ -169,8 +169,12 @@ class Session:
     def _facts(self) -> DeviceInfo:
         if self._info is None:
             from panpin.panos.device import system_info
+            from panpin.panos.versions import check_version
 
-            self._info = system_info(self.api)
+            info = system_info(self.api)
+            # No Decryption log below 10.0: refused before a query PAN-OS would reject.
+            check_version(info.sw_version, f"{self.device.name} ({info.hostname})")
+            self._info = info
         return self._info
 
     def exclusions(self, *, candidate: bool = False) -> list[ExclusionEntry]:
