@@ -42,6 +42,7 @@ from panpin.settings import DeviceSettings, Overrides, Settings, resolve_device
 
 if TYPE_CHECKING:
     from panpin.capture import HostConfirmation
+    from panpin.change.doctor import DoctorReport
     from panpin.scan.logs import PollHook
 
 # How many devices a fleet run works on at once.
@@ -176,6 +177,13 @@ class Session:
             check_version(info.sw_version, f"{self.device.name} ({info.hostname})")
             self._info = info
         return self._info
+
+    def doctor(self) -> DoctorReport:
+        """Reads only: the preflight checks of ``panpin doctor`` (TLS, key, permissions, version,
+        clock, location, Decryption log, HA, locks, pending changes); never locks or writes."""
+        from panpin.change.doctor import doctor
+
+        return doctor(self.api, self.device)
 
     def exclusions(self, *, candidate: bool = False) -> list[ExclusionEntry]:
         """Reads the SSL Decryption Exclusion list at the location (running, or the candidate)."""

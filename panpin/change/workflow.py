@@ -47,6 +47,13 @@ def identify(api: XmlApi, device: DeviceSettings) -> DeviceInfo:
     that the location fits the kind of device. Reads only."""
     info = system_info(api)
     check_version(info.sw_version, f"{device.name} ({info.hostname})")
+    check_location(api, device, info)
+    return info
+
+
+def check_location(api: XmlApi, device: DeviceSettings, info: DeviceInfo) -> None:
+    """The location fits the kind of device, and on Panorama the template or stack exists and
+    serves a firewall (:class:`~panpin.errors.SettingsError` otherwise). Reads only."""
     if device.location.on_panorama and info.kind != "panorama":
         raise errors.SettingsError(
             f"{device.name}: location {device.location} needs a Panorama, but {info.hostname} "
@@ -60,7 +67,6 @@ def identify(api: XmlApi, device: DeviceSettings) -> DeviceInfo:
         )
     if info.kind == "panorama" and device.location.name:
         _check_template(api, device)
-    return info
 
 
 def _listed(layout: PanoramaLayout) -> str:

@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Revert panpin's change left uncommitted (apply --no-commit).",
     ),
     "history": ("panpin.cli.change:history", "Show the change journal."),
+    "doctor": (
+        "panpin.cli.doctor:doctor",
+        "Read-only preflight: is the device ready for panpin?",
+    ),
     "login": ("panpin.cli.login:login", "Generate an API key once and store it (mode 0600)."),
     "confirm": (
         "panpin.cli.confirm:confirm",
