@@ -39,13 +39,26 @@ def doctor(ctx: click.Context, strict: bool, fmt: str | None) -> None:
         many = len(reports) > 1
         rows = [{"device": r.device, **c.to_dict()} for r in reports for c in r.checks]
         emit(render_rows(rows, ["device", *COLUMNS] if many else COLUMNS, fmt))
-    failed = [f"{r.device}:{c.name}" for r in reports for c in r.checks if c.verdict == "fail"]
-    warned = [f"{r.device}:{c.name}" for r in reports for c in r.checks if c.verdict == "warn"]
+
+    def named(verdict: str) -> list[str]:
+        prefix = len(reports) > 1
+        return [
+            f"{r.device}:{c.name}" if prefix else c.name
+            for r in reports
+            for c in r.checks
+            if c.verdict == verdict
+        ]
+
+    failed, warned = named("fail"), named("warn")
     if warned:
         message(
-            f"panpin: warning: doctor: {len(warned)} checks warn: {', '.join(warned)}",
+            f"panpin: warning: doctor: {_count(warned, 'warning')} ({', '.join(warned)})",
             quiet=global_options(ctx).quiet,
         )
     if failed:
-        message(f"panpin: error: doctor: {len(failed)} checks failed: {', '.join(failed)}")
+        message(f"panpin: error: doctor: {_count(failed, 'failed check')} ({', '.join(failed)})")
     ctx.exit(max(r.exit_code(strict=strict) for r in reports) if reports else 0)
+
+
+def _count(names: list[str], noun: str) -> str:
+    return f"{len(names)} {noun}{'' if len(names) == 1 else 's'}"

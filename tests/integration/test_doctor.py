@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import sim_args, sim_env
+from cli_support import sim_args, sim_env, write_policy
 from conftest import RunCli
 
 from panpin.simulator import Simulator, SimulatorPair, load_scenario, scenario_from_dict
@@ -242,7 +242,7 @@ def test_strict_makes_warnings_fail(tmp_path: Path, run_cli: RunCli) -> None:
     with Simulator(scenario_from_dict(case.scenario), workdir=tmp_path / "sim") as sim:
         code, _, err = doctor_json(run_cli, sim, tmp_path)
         assert code == 0
-        assert "panpin: warning: doctor: 1 checks warn" in err
+        assert "panpin: warning: doctor: 1 warning (ha)" in err
         code, _, _ = doctor_json(run_cli, sim, tmp_path, "--strict")
         assert code == 1
 
@@ -331,3 +331,15 @@ def test_run_with_a_role_without_commit_exits_1_naming_it_with_nothing_left(
         assert not sim.device.config_locks
         assert not sim.device.commit_locks
         assert not sim.device.has_pending()
+
+
+@pytest.mark.parametrize("command", ["scan", "run"])
+def test_scan_and_run_refuse_pan_os_9(tmp_path: Path, run_cli: RunCli, command: str) -> None:
+    with Simulator(
+        scenario_from_dict(firewall()), workdir=tmp_path / "sim", version="9.1.0"
+    ) as sim:
+        extra = ["--policy", str(write_policy(tmp_path))] if command == "run" else []
+        result = run_cli(*sim_args(sim, tmp_path), command, *extra, env=sim_env(sim))
+        assert result.code == 1, result.err
+        assert "PAN-OS 9.1.0, which has no Decryption log" in result.err
+        assert not [r for r in sim.requests if r.type == "log"]
