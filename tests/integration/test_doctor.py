@@ -343,3 +343,20 @@ def test_scan_and_run_refuse_pan_os_9(tmp_path: Path, run_cli: RunCli, command: 
         assert result.code == 1, result.err
         assert "PAN-OS 9.1.0, which has no Decryption log" in result.err
         assert not [r for r in sim.requests if r.type == "log"]
+
+
+def test_the_library_call(tmp_path: Path) -> None:
+    """Session.doctor() gives the same report, typed."""
+    from panpin.change.session import Session
+    from panpin.settings import DeviceSettings
+
+    with Simulator(scenario_from_dict(firewall()), workdir=tmp_path / "sim") as sim:
+        device = DeviceSettings(
+            name="fw1", host=sim.host, api_key=sim.api_key, ca_file=str(sim.ca_file), admin="panpin"
+        )
+        with Session(device, tmp_path / "s.db") as session:
+            report = session.doctor()
+        assert report.device == "fw1"
+        assert not report.failed and not report.warned
+        assert report.verdict_of("permission-commit") == "pass"
+        assert report.exit_code(strict=True) == 0
