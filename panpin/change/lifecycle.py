@@ -21,7 +21,7 @@ from panpin import errors
 from panpin.change.plan import Plan, list_fingerprint
 from panpin.change.results import ChangeResult
 from panpin.panos import panosxml
-from panpin.panos.device import ha_state
+from panpin.panos.device import commit_permission, ha_state
 from panpin.panos.exclusions import ExclusionEntry, read_list
 from panpin.panos.jobs import JobStatus, poll_job
 from panpin.panos.timing import Backoff
@@ -108,7 +108,7 @@ def _foreign_tag(comment: str, tag: str | None) -> str | None:
     return found.group(1)
 
 
-def _lock_entries(api: XmlApi, what: str) -> list[LockEntry]:
+def lock_entries(api: XmlApi, what: str) -> list[LockEntry]:
     """Every config or commit lock; PAN-OS 9.1+ lists all scopes with <vsys>all."""
     try:
         response = api.op(f"<show><{what}><vsys>all</vsys></{what}></show>")
@@ -140,7 +140,7 @@ def check_locks(api: XmlApi, admin: str, scope: str, tag: str | None = None) -> 
     """Raise :class:`LockHeld` naming the holder if another admin holds a lock that blocks us,
     or if our admin's lock carries another panpin installation's run tag."""
     for what in ("config-locks", "commit-locks"):
-        for lock in _lock_entries(api, what):
+        for lock in lock_entries(api, what):
             blocks = what == "commit-locks" or lock.scope in ("shared", scope) or scope == "shared"
             if lock.owner == admin:
                 if blocks and _foreign_tag(lock.comment, tag):
@@ -210,9 +210,29 @@ def check_ha(api: XmlApi) -> None:
         raise errors.BusyError(state.refusal())
 
 
+def check_commit_permission(api: XmlApi, admin: str) -> None:
+    """Refuse (exit 1, nothing locked or written) when the admin's role plainly lacks the XML
+    API commit permission; a role the config does not show lets the change go on (the commit
+    itself would then be refused and reverted). Reads only."""
+    if not admin:
+        return
+    try:
+        found = commit_permission(api, admin)
+    except errors.PermissionDenied as exc:
+        log.info("could not read the admin's role (%s); the commit will tell", exc)
+        return
+    if found.allowed is False:
+        raise errors.PermissionDenied(
+            f"{found.detail}; nothing was changed. Allow `commit` under Device > Admin Roles > "
+            "XML API for this admin"
+        )
+
+
 def precheck(api: XmlApi, admin: str, location: Location, tag: str | None = None) -> Precheck:
-    """HA state, who holds locks, whether a commit runs, whose changes are pending. Reads only."""
+    """HA state, the admin's commit permission, who holds locks, whether a commit runs, whose
+    changes are pending. Reads only."""
     check_ha(api)
+    check_commit_permission(api, admin)
     check_locks(api, admin, location.lock_scope, tag)
     jobs = running_commit_jobs(api)
     if jobs:
@@ -258,7 +278,7 @@ def take_lock(
         )
     except errors.ApiError as exc:
         if isinstance(exc, errors.LockAlreadyOurs):
-            for lock in _lock_entries(api, "config-locks"):
+            for lock in lock_entries(api, "config-locks"):
                 if lock.owner == admin and _foreign_tag(lock.comment, tag):
                     raise _other_panpin(admin, lock) from None
             log.info("reusing the config lock this admin already holds")

@@ -43,6 +43,7 @@ from panpin.settings import DeviceSettings, Overrides, Settings, resolve_device
 
 if TYPE_CHECKING:
     from panpin.capture import HostConfirmation
+    from panpin.change.doctor import DoctorReport
     from panpin.scan.logs import PollHook
 
 # How many devices a fleet run works on at once.
@@ -170,9 +171,20 @@ class Session:
     def _facts(self) -> DeviceInfo:
         if self._info is None:
             from panpin.panos.device import system_info
+            from panpin.panos.versions import check_version
 
-            self._info = system_info(self.api)
+            info = system_info(self.api)
+            # No Decryption log below 10.0: refused before a query PAN-OS would reject.
+            check_version(info.sw_version, f"{self.device.name} ({info.hostname})")
+            self._info = info
         return self._info
+
+    def doctor(self) -> DoctorReport:
+        """Reads only: the preflight checks of ``panpin doctor`` (TLS, key, permissions, version,
+        clock, location, Decryption log, HA, locks, pending changes); never locks or writes."""
+        from panpin.change.doctor import doctor
+
+        return doctor(self.api, self.device)
 
     def exclusions(self, *, candidate: bool = False) -> list[ExclusionEntry]:
         """Reads the SSL Decryption Exclusion list at the location (running, or the candidate)."""

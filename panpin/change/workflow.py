@@ -31,6 +31,7 @@ from panpin.panos import panosxml
 from panpin.panos.device import DeviceInfo, PanoramaLayout, panorama_layout, system_info
 from panpin.panos.exclusions import ExclusionEntry, read_list
 from panpin.panos.marker import new_change_id
+from panpin.panos.versions import check_version
 from panpin.panos.xmlapi import XmlApi
 from panpin.scan.evidence import (
     Candidate,
@@ -43,8 +44,17 @@ from panpin.settings import DeviceSettings
 
 
 def identify(api: XmlApi, device: DeviceSettings) -> DeviceInfo:
-    """``show system info``, and a check that the location fits the kind of device. Reads only."""
+    """``show system info``, and a check that the release has a Decryption log (10.0+) and
+    that the location fits the kind of device. Reads only."""
     info = system_info(api)
+    check_version(info.sw_version, f"{device.name} ({info.hostname})")
+    check_location(api, device, info)
+    return info
+
+
+def check_location(api: XmlApi, device: DeviceSettings, info: DeviceInfo) -> None:
+    """The location fits the kind of device, and on Panorama the template or stack exists and
+    serves a firewall (:class:`~panpin.errors.SettingsError` otherwise). Reads only."""
     if device.location.on_panorama and info.kind != "panorama":
         raise errors.SettingsError(
             f"{device.name}: location {device.location} needs a Panorama, but {info.hostname} "
@@ -58,7 +68,6 @@ def identify(api: XmlApi, device: DeviceSettings) -> DeviceInfo:
         )
     if info.kind == "panorama" and device.location.name:
         _check_template(api, device)
-    return info
 
 
 def _listed(layout: PanoramaLayout) -> str:

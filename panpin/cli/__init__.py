@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "End a rollback's hold on a host so runs may add it again.",
     ),
     "history": ("panpin.cli.change:history", "Show the change journal and rollback holds."),
+    "doctor": (
+        "panpin.cli.doctor:doctor",
+        "Read-only preflight: is the device ready for panpin?",
+    ),
     "login": ("panpin.cli.login:login", "Generate an API key once and store it (mode 0600)."),
     "confirm": (
         "panpin.cli.confirm:confirm",

@@ -239,3 +239,81 @@ def panorama_layout(api: XmlApi) -> PanoramaLayout:
     return PanoramaLayout(
         names(templates, "template"), names(stacks, "template-stack"), stacks, templates
     )
+
+
+# --- the admin's role (reference ha-and-roles: role/device/xmlapi/...) --------------------------
+
+# Predefined roles (``permissions/role-based/NAME``) and whether they may commit.
+_PREDEFINED_COMMIT = {
+    "superuser": True,
+    "deviceadmin": True,
+    "panorama-admin": True,
+    "superreader": False,
+    "devicereader": False,
+}
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,63}$")
+
+
+@dataclass(frozen=True)
+class RolePermission:
+    """Whether the admin's role allows an XML API request type: ``allowed`` is ``None`` when the
+    config does not tell (a remote admin, a role kept elsewhere)."""
+
+    allowed: bool | None
+    detail: str
+
+
+def commit_permission(api: XmlApi, admin: str) -> RolePermission:
+    """Reads the admin's role from ``mgt-config/users`` and, for a custom role, its
+    ``role/device/xmlapi/commit`` flag under ``/config/shared/admin-role``. A commit cannot be
+    tried without committing, so this is the only way to know beforehand. Raises
+    :class:`~panpin.errors.PermissionDenied` when the key may not read the config."""
+    from panpin import errors
+
+    if not _SAFE_NAME.match(admin):
+        return RolePermission(
+            None, f"cannot tell: the admin name {admin[:40]!r} cannot be looked up"
+        )
+    remote = RolePermission(
+        None, f"cannot tell: {admin} is not a local admin (a remote or Panorama admin?)"
+    )
+    try:
+        response = api.config(
+            "show", f"/config/mgt-config/users/entry[@name='{admin}']/permissions/role-based"
+        )
+    except errors.NotPresent:
+        return remote
+    node = response.result.find("role-based") if response.result is not None else None
+    if node is None:
+        return remote
+    for child in node:
+        tag = str(child.tag)
+        if tag in _PREDEFINED_COMMIT:
+            if _PREDEFINED_COMMIT[tag]:
+                return RolePermission(True, f"{admin} has the predefined role {tag}")
+            return RolePermission(
+                False,
+                f"{admin} has the read-only role {tag}: it lacks the XML API commit permission",
+            )
+    profile = (node.findtext("custom/profile") or "").strip()
+    if not _SAFE_NAME.match(profile):
+        return RolePermission(None, f"cannot tell: {admin}'s role is none panpin can look up")
+    try:
+        flags = api.config(
+            "show", f"/config/shared/admin-role/entry[@name='{profile}']/role/device/xmlapi"
+        )
+    except errors.NotPresent:
+        return RolePermission(
+            None, f"cannot tell: {admin}'s role {profile} is not in /config/shared/admin-role"
+        )
+    xmlapi = flags.result.find("xmlapi") if flags.result is not None else None
+    value = (xmlapi.findtext("commit") or "").strip() if xmlapi is not None else ""
+    if value == "enable":
+        return RolePermission(True, f"{admin}'s role {profile} allows XML API commit")
+    if value == "disable":
+        return RolePermission(
+            False, f"{admin}'s role {profile} lacks the XML API commit permission"
+        )
+    return RolePermission(
+        None, f"cannot tell: {admin}'s role {profile} does not say (commit={value or 'unset'})"
+    )

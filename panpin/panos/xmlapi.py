@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ import weakref
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import requests
@@ -318,6 +320,39 @@ def normalise_fingerprint(value: str) -> str:
             "--fingerprint must be the SHA-256 of the device certificate (64 hex digits)"
         )
     return cleaned
+
+
+def certificate_expiry(conn: Connection) -> datetime:
+    """When the device's TLS certificate ends (UTC), read from a handshake of its own.
+
+    The certificate is only read here, not judged: whether it is trusted is what every API
+    request checks (CA or fingerprint). :class:`~panpin.errors.ConnectError` when the device
+    cannot be reached.
+    """
+    from cryptography import x509
+
+    target = conn.url.split("://", 1)[1].split("/", 1)[0]
+    if target.startswith("["):  # [IPv6]:PORT
+        host, _, rest = target[1:].partition("]")
+        port = rest.lstrip(":")
+    elif target.count(":") == 1:
+        host, _, port = target.partition(":")
+    else:
+        host, port = target, ""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # read, not trust: see above
+    try:
+        with (
+            socket.create_connection((host, int(port or 443)), timeout=conn.connect_timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError) as exc:
+        raise errors.ConnectError(f"{conn.host}: cannot read the TLS certificate: {exc}") from None
+    if not der:
+        raise errors.TLSError(f"{conn.host}: the device sent no TLS certificate")
+    return x509.load_der_x509_certificate(der).not_valid_after_utc
 
 
 class XmlApi:

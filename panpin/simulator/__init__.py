@@ -11,6 +11,9 @@
         sim.device.running, sim.device.candidate   # lxml trees
         sim.logs.expected()                        # per-host truth for scans
 
+    with SimulatorPair(load_scenario("demo"), workdir=tmp_path) as pair:   # an HA pair
+        pair.active.url, pair.passive.url; pair.failover()
+
 The simulator is independent of panpin's own client (it never imports ``panpin.panos.xmlapi``).
 """
 
@@ -29,7 +32,7 @@ from panpin.simulator.scenario import (
     load_scenario,
     scenario_from_dict,
 )
-from panpin.simulator.sim import Simulator
+from panpin.simulator.sim import Simulator, SimulatorPair
 
 __all__ = [
     "FAULT_KINDS",
@@ -45,6 +48,7 @@ __all__ = [
     "ScenarioError",
     "SimOptions",
     "Simulator",
+    "SimulatorPair",
     "bundled_scenarios",
     "expected_counts",
     "load_scenario",

@@ -111,6 +111,34 @@ def forbidden() -> ApiResponse:
     return ApiResponse(403, http_error(403, INVALID_CREDENTIAL))
 
 
+def not_authorized(flag: str) -> ApiResponse:
+    """A request type the admin's role lacks: HTTP 403 and the body of the reference's sample
+    (hashicorp-consul-terraform-sync__handler_panos_test.go.403-commit-not-authorized.txt:
+    spaced, single-quoted attributes; its test author cut the text after "role")."""
+    return ApiResponse(403, http_error(403, f"Type [{flag}] not authorized for user role"))
+
+
+# Request type -> the role's XML API flag (reference ha-and-roles: role/device/xmlapi/...).
+# ``version`` needs none (every key may ask what it talks to); keygen needs no key at all.
+ROLE_FLAGS = {
+    "config": "config",
+    "op": "op",
+    "commit": "commit",
+    "log": "log",
+    "report": "report",
+    "user-id": "user-id",
+    "import": "import",
+    "export": "export",
+}
+
+# A custom role's empty commit (same sample as above). The sample's text stops at "previous"
+# (" etc" is the test author's), so the simulator's does too.
+MSG_SAME_AS_PREVIOUS = "The result of this commit would be the same as the previous"
+
+# The first release with a Decryption log (docs/panos-api.md: log jobs; panpin.panos.versions).
+DECRYPTION_LOG_SINCE = (10, 0)
+
+
 class Api:
     """Answers API requests from the state in :class:`Device`."""
 
@@ -141,6 +169,9 @@ class Api:
             handler = handlers.get(rtype)
             if handler is None:
                 return bad_request(f'Illegal value for parameter "type" [{rtype}].')
+            flag = ROLE_FLAGS.get(rtype)
+            if flag is not None and not dev.permits(admin, flag):
+                return not_authorized(flag)
             resp = handler(req, admin)
             return ApiResponse(resp.http_status, resp.body, resp.content_type, admin)
 
@@ -671,6 +702,8 @@ class Api:
         except DeviceError as exc:
             return ok(error(exc.lines, exc.code))
         if jid_or_none is None:
+            if dev.role_of(admin) is not None:
+                return ok(response("success", 13, f"<msg>{MSG_SAME_AS_PREVIOUS}</msg>"))
             # Sample commit-no-changes.xml.
             return ok(response("success", 19, f"<msg>{MSG_NO_CHANGES}</msg>"))
         return ok(_enqueued(f"Commit job enqueued with jobid {jid_or_none}", jid_or_none))
@@ -697,7 +730,11 @@ class Api:
         log_type = params.get("log-type")
         if log_type is None:
             return bad_request('Missing value for parameter "log-type".')
-        if log_type not in LOG_TYPES:
+        too_old = log_type == "decryption" and dev.feature_release < DECRYPTION_LOG_SINCE
+        if log_type not in LOG_TYPES or too_old:
+            # Reference unsure: no real answer to an unknown log type was found; PAN-OS's
+            # wording for an illegal parameter value (error-400-illegal-parameter.xml) is the
+            # closest. Releases before 10.0 know no Decryption log, so they answer the same.
             return bad_request(f'Illegal value for parameter "log-type" [{log_type}].')
         parsed: dict[str, int] = {}
         for name, default, lo, hi in (("nlogs", 20, 1, MAX_NLOGS), ("skip", 0, 0, 2**31)):

@@ -81,6 +81,13 @@ def simulator() -> None:
     "exit 1 if a request differed or a recorded one was never asked.",
 )
 @click.option(
+    "--version",
+    "sw_version",
+    metavar="VERSION",
+    default=None,
+    help="Answer as this PAN-OS release (e.g. 9.1.0: no Decryption log); default: the scenario's.",
+)
+@click.option(
     "-v",
     "--verbose",
     is_flag=True,
@@ -93,6 +100,7 @@ def serve(
     workdir: Path | None,
     control_token_file: Path | None,
     replay_dir: Path | None,
+    sw_version: str | None,
     verbose: bool,
 ) -> None:
     """Serve the simulator until interrupted."""
@@ -112,7 +120,9 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        sim = Simulator(scenario, panorama=panorama, port=port, workdir=workdir).start()
+        sim = Simulator(
+            scenario, panorama=panorama, port=port, workdir=workdir, version=sw_version
+        ).start()
     except OSError as exc:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
     try:
@@ -131,6 +141,7 @@ def serve(
             # What `panpin login --user ADMIN` asks for: a test device's made-up password.
             "password": sim.scenario.admins[0].password,
             "mode": "panorama" if sim.panorama else "firewall",
+            "sw_version": sim.scenario.device.sw_version,
         }
         click.echo(json.dumps(line))
         sys.stdout.flush()

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from panpin.simulator.scenario import DeviceSpec, ExclusionSpec, PanoramaSpec, Scenario
+from panpin.simulator.scenario import (
+    XMLAPI_FLAGS,
+    DeviceSpec,
+    ExclusionSpec,
+    PanoramaSpec,
+    Scenario,
+)
 
 DEVICE_XPATH = "/config/devices/entry[@name='localhost.localdomain']"
 MAX_XPATH = 8192
@@ -288,6 +294,36 @@ def _sub(
     return el
 
 
+def _users(root: etree._Element, scenario: Scenario) -> etree._Element:
+    """``mgt-config/users``: a superuser, or a custom role by name (``role-based/custom/profile``)."""
+    mgt = _sub(root, "mgt-config")
+    users = _sub(mgt, "users")
+    for admin in scenario.admins:
+        based = _sub(_sub(_sub(users, "entry", admin.name), "permissions"), "role-based")
+        if admin.role == "superuser":
+            _sub(based, "superuser", text="yes")
+        else:
+            _sub(_sub(based, "custom"), "profile", text=admin.role)
+    return mgt
+
+
+def admin_roles(shared: etree._Element, scenario: Scenario) -> None:
+    """``shared/admin-role/entry/role/device/xmlapi/FLAG`` = enable | disable.
+
+    The reference gives the flags under ``role/device/xmlapi``; a firewall config keeps the roles
+    at ``/config/shared/admin-role/entry``, referenced from ``mgt-config/users/entry/permissions``
+    (public config tooling reads them there). **Unverified** on Panorama, which the simulator
+    gives the same place.
+    """
+    if not scenario.roles:
+        return
+    holder = _sub(shared, "admin-role")
+    for role in scenario.roles:
+        xmlapi = _sub(_sub(_sub(_sub(holder, "entry", role.name), "role"), "device"), "xmlapi")
+        for flag in XMLAPI_FLAGS:
+            _sub(xmlapi, flag, text="enable" if role.allows(flag) else "disable")
+
+
 def _ssl_decrypt(parent: etree._Element, exclusions: Sequence[ExclusionSpec]) -> None:
     ssl = _sub(parent, "ssl-decrypt")
     _sub(ssl, "forward-trust-certificate").append(_text("rsa", "Forward-Trust-CA"))
@@ -345,12 +381,9 @@ def firewall_skeleton(scenario: Scenario) -> etree._Element:
     root = etree.Element(
         "config", version=_config_version(dev.sw_version), urldb="paloaltonetworks"
     )
-    mgt = _sub(root, "mgt-config")
-    users = _sub(mgt, "users")
-    for admin in scenario.admins:
-        u = _sub(users, "entry", admin.name)
-        _sub(_sub(_sub(u, "permissions"), "role-based"), "superuser", text="yes")
+    _users(root, scenario)
     shared = _sub(root, "shared")
+    admin_roles(shared, scenario)
     _sub(shared, "application")
     _sub(shared, "service")
     _ssl_decrypt(shared, scenario.exclusions.get("shared", ()))
@@ -400,15 +433,12 @@ def panorama_skeleton(scenario: Scenario, pano: PanoramaSpec) -> etree._Element:
     root = etree.Element(
         "config", version=_config_version(dev.sw_version), urldb="paloaltonetworks"
     )
-    mgt = _sub(root, "mgt-config")
-    users = _sub(mgt, "users")
-    for admin in scenario.admins:
-        u = _sub(users, "entry", admin.name)
-        _sub(_sub(_sub(u, "permissions"), "role-based"), "superuser", text="yes")
+    mgt = _users(root, scenario)
     mdevs = _sub(mgt, "devices")
     for md in pano.devices:
         _sub(mdevs, "entry", md.serial)
     shared = _sub(root, "shared")
+    admin_roles(shared, scenario)
     _sub(shared, "address")
     devices = _sub(root, "devices")
     entry = _sub(devices, "entry", "localhost.localdomain")

@@ -16,10 +16,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import re
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -32,12 +33,15 @@ from panpin.simulator.logs import DeviceIdentity, LogStore
 from panpin.simulator.scenario import (
     AdminSpec,
     DeviceSpec,
+    HaSpec,
     ManagedDeviceSpec,
     PanoramaSpec,
+    RoleSpec,
     Scenario,
     ScenarioError,
     TemplateSpec,
     TemplateStackSpec,
+    parse_offset,
 )
 from panpin.simulator.xmlutil import XmlInputError, parse_fragment
 
@@ -85,6 +89,8 @@ class SimOptions:
     log_act_polls: int = 1
     # Panorama answers FIN with progress < 100 once before the complete result (docs/panos-api.md: log jobs).
     panorama_partial_fin: bool = True
+    # Days the generated server certificate is valid from start (None: the TLS module's default).
+    cert_valid_days: int | None = None
 
 
 @dataclass
@@ -232,6 +238,15 @@ class Device:
         self.is_panorama = panorama
         self.info: DeviceSpec = scenario.device
         self._clock_base = flt.parse_time(self.info.clock)
+        if self.info.clock_offset is not None:
+            # Device-local wall time: real UTC now, moved into the device's zone, plus the offset.
+            offset = parse_offset(self.info.clock_offset) or 0
+            self._clock_base = int(time.time()) + tz_hours(self.info.timezone) * 3600 + offset
+        # Mutable, unlike the scenario: an HA pair fails over and syncs (SimulatorPair).
+        self.ha: HaSpec | None = self.info.ha
+        # Called with the device lock held when a commit job finishes OK (SimulatorPair syncs).
+        self.after_commit: Callable[[], None] | None = None
+        self.roles: dict[str, RoleSpec] = {r.name: r for r in scenario.roles}
         self._mono0 = time.monotonic()
         self.admins: dict[str, AdminSpec] = {a.name: a for a in scenario.admins}
         self.keys: dict[str, str] = {}
@@ -361,6 +376,24 @@ class Device:
     def admin_for_key(self, key: str) -> str | None:
         return self.keys.get(key)
 
+    def role_of(self, admin: str) -> RoleSpec | None:
+        """The admin's custom role; ``None`` for a superuser."""
+        spec = self.admins.get(admin)
+        if spec is None or spec.role == "superuser":
+            return None
+        return self.roles.get(spec.role)
+
+    def permits(self, admin: str, flag: str) -> bool:
+        """Whether the admin's role allows XML API request type ``flag`` (superuser: all)."""
+        role = self.role_of(admin)
+        return role is None or role.allows(flag)
+
+    @property
+    def feature_release(self) -> tuple[int, int]:
+        """``(major, minor)`` of ``sw_version`` (``(0, 0)`` when it is not a version)."""
+        parts = re.findall(r"\d+", self.info.sw_version)[:2]
+        return (int(parts[0]), int(parts[1])) if len(parts) == 2 else (0, 0)
+
     # ---- jobs --------------------------------------------------------------------------------
 
     def _job_id(self) -> int:
@@ -400,6 +433,8 @@ class Device:
                 job.details = _commit_detail_lines(job.partial_admins)
                 if job.partial_admins is None:
                     self.full_commit_required = False
+                if self.after_commit is not None:
+                    self.after_commit()
             self.rebuild_candidate()
         elif job.type == "CommitAll":
             failed = False
@@ -874,6 +909,13 @@ def _commit_detail_lines(partial: tuple[str, ...] | None) -> tuple[str, ...]:
 
 
 def _tz_offset(tz: str) -> str:
+    hours = tz_hours(tz)
+    sign = "-" if hours < 0 else "+"
+    return f"{sign}{abs(hours):02d}:00"
+
+
+def tz_hours(tz: str) -> int:
+    """Hours east of UTC of a zone name ``show clock`` prints (unknown names: 0)."""
     offsets = {
         "UTC": 0,
         "GMT": 0,
@@ -889,9 +931,7 @@ def _tz_offset(tz: str) -> str:
         "CEST": 2,
         "JST": 9,
     }
-    hours = offsets.get(tz.upper(), 0)
-    sign = "-" if hours < 0 else "+"
-    return f"{sign}{abs(hours):02d}:00"
+    return offsets.get(tz.upper(), 0)
 
 
 def apply_op(root: etree._Element, op: Op, mark: dict[str, str] | None) -> None:

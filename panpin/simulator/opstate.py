@@ -258,7 +258,7 @@ def show_session_meter(dev: Device) -> bytes:
 
 
 def show_high_availability(dev: Device) -> bytes:
-    ha = dev.info.ha
+    ha = dev.ha
     if ha is None:
         # Standalone shapes (reference: a firewall keeps a <group>, Panorama has none).
         if dev.is_panorama:
@@ -271,7 +271,12 @@ def show_high_availability(dev: Device) -> bytes:
         return response("success", None, f"<result>{body}</result>")
     local = _local_info(dev, ha)
     peer = _peer_info(dev, ha)
-    sync = _fields([("running-sync", ha.running_sync), ("running-sync-enabled", "yes")])
+    sync = _fields(
+        [
+            ("running-sync", ha.running_sync),
+            ("running-sync-enabled", "yes" if ha.running_sync_enabled else "no"),
+        ]
+    )
     if dev.is_panorama:
         path_mon = (
             "<path-monitoring><failure-condition>any</failure-condition>"

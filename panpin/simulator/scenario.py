@@ -50,6 +50,9 @@ PANORAMA_HA_STATES = frozenset(
 )
 
 
+RunningSync = Literal["synchronized", "not synchronized", "unknown", "synchronization in progress"]
+
+
 @dataclass(frozen=True)
 class HaSpec:
     """The device is one of an HA pair (``show high-availability state|all``).
@@ -64,9 +67,9 @@ class HaSpec:
     # A peer that was never reached shows an empty mgmt-ip, state unknown and conn-status down.
     peer_connected: bool = True
     peer_mgmt_ip: str = "192.0.2.11/24"
-    running_sync: Literal[
-        "synchronized", "not synchronized", "unknown", "synchronization in progress"
-    ] = "synchronized"
+    running_sync: RunningSync = "synchronized"
+    # group/running-sync-enabled: whether a commit on the active member is synced to the peer.
+    running_sync_enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,10 @@ class DeviceSpec:
     ip_address: str = "192.0.2.10"
     # Device-local wall clock when the simulator starts; it then advances in real time.
     clock: str = "2026/11/26 09:30:00"
+    # Set the clock relative to the real time instead (``0s``, ``2h``, ``-90m``, ``1d``): the
+    # device-local time is now in ``timezone`` (a name the simulator knows, else UTC) plus this.
+    # Wins over ``clock``.
+    clock_offset: str | None = None
     # Abbreviation printed by ``show clock``. pan-os-python parses it with ``%Z``, which only
     # accepts UTC/GMT and the host's own zone names, so the default is UTC.
     timezone: str = "UTC"
@@ -91,12 +98,30 @@ class DeviceSpec:
     ha: HaSpec | None = None
 
 
+# The XML API permissions of an admin role (reference ha-and-roles: role/device/xmlapi/...).
+XMLAPI_FLAGS = ("report", "log", "config", "op", "commit", "user-id", "iot", "import", "export")
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """A custom admin role. ``xmlapi`` maps a flag of :data:`XMLAPI_FLAGS` to allowed or not;
+    a flag left out is allowed (so a scenario names only what it takes away)."""
+
+    name: str
+    xmlapi: dict[str, bool] = field(default_factory=dict)
+
+    def allows(self, flag: str) -> bool:
+        return self.xmlapi.get(flag, True)
+
+
 @dataclass(frozen=True)
 class AdminSpec:
     name: str
     password: str
     # A fixed API key accepted until the admin runs keygen (which replaces it, like PAN-OS).
     api_key: str | None = None
+    # ``superuser`` (every permission), or the name of a custom role in the scenario's ``roles``.
+    role: str = "superuser"
 
 
 @dataclass(frozen=True)
@@ -276,6 +301,8 @@ class Scenario:
     device: DeviceSpec = field(default_factory=DeviceSpec)
     # The factory default admin of a fresh PAN-OS device.
     admins: tuple[AdminSpec, ...] = (AdminSpec(name="admin", password="admin"),)  # noqa: S106
+    # Custom admin roles that admins may name as their ``role``.
+    roles: tuple[RoleSpec, ...] = ()
     # location (``shared``, ``vsys:NAME``, ``template:NAME``, ``template-stack:NAME``) -> entries
     exclusions: dict[str, tuple[ExclusionSpec, ...]] = field(default_factory=dict)
     panorama: PanoramaSpec | None = None
@@ -369,6 +396,20 @@ def _validate(s: Scenario) -> None:
     names = [a.name for a in s.admins]
     if len(set(names)) != len(names):
         raise ScenarioError("admins: duplicate admin name")
+    roles = {r.name for r in s.roles}
+    for i, r in enumerate(s.roles):
+        unknown = sorted(set(r.xmlapi) - set(XMLAPI_FLAGS))
+        if unknown:
+            raise ScenarioError(
+                f"roles[{i}].xmlapi: unknown flag {unknown[0]!r} (known: {', '.join(XMLAPI_FLAGS)})"
+            )
+    for i, a in enumerate(s.admins):
+        if a.role != "superuser" and a.role not in roles:
+            raise ScenarioError(f"admins[{i}].role: no role {a.role!r} in roles")
+    if s.device.clock_offset is not None and parse_offset(s.device.clock_offset) is None:
+        raise ScenarioError(
+            f"device.clock_offset: {s.device.clock_offset!r} is not a duration such as 2h, -90m, 0s"
+        )
     for loc in s.exclusions:
         kind, _, name = loc.partition(":")
         if loc != "shared" and (kind not in ("vsys", "template", "template-stack") or not name):
@@ -399,6 +440,21 @@ def _validate(s: Scenario) -> None:
                 )
     if s.mode == "panorama" and s.panorama is None:
         raise ScenarioError("panorama: required when mode is panorama")
+
+
+_OFFSET_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_offset(text: str) -> int | None:
+    """``2h``, ``-90m``, ``+30s``, ``1d``, ``0`` as seconds; ``None`` when it is none of those."""
+    value = text.strip()
+    sign = -1 if value.startswith("-") else 1
+    value = value.lstrip("+-")
+    if value.isdigit():
+        return sign * int(value)
+    if len(value) < 2 or not value[:-1].isdigit() or value[-1] not in _OFFSET_UNITS:
+        return None
+    return sign * int(value[:-1]) * _OFFSET_UNITS[value[-1]]
 
 
 def _check_time(path: str, value: str) -> None:

@@ -43,6 +43,11 @@ class TlsMaterial:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
 
+# Days a server certificate lasts: 397, the most public CAs issue, so that a client's "expires
+# soon" warning (panpin doctor: 30 days) stays quiet unless a test asks for less.
+VALID_DAYS = 397
+
+
 def _name(cn: str) -> x509.Name:
     return x509.Name(
         [
@@ -58,11 +63,13 @@ def generate(
     *,
     ips: tuple[str, ...] = ("127.0.0.1",),
     expired: bool = False,
+    valid_days: int | None = None,
 ) -> TlsMaterial:
     """Create ``ca.pem``, ``server.pem`` and ``server.key`` (mode 0600) in ``workdir``.
 
     The server certificate names ``hostnames`` and ``ips``; ``expired`` makes one that ended
-    yesterday (for the suite's TLS failure tests).
+    yesterday (for the suite's TLS failure tests); ``valid_days`` how long the server
+    certificate lasts from now (default :data:`VALID_DAYS`, as long as public CAs issue).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
@@ -76,7 +83,7 @@ def generate(
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
+        .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -103,7 +110,10 @@ def generate(
     start, end = (
         (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
         if expired
-        else (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
+        else (
+            now - datetime.timedelta(days=1),
+            now + datetime.timedelta(days=VALID_DAYS if valid_days is None else valid_days),
+        )
     )
     cert = (
         x509.CertificateBuilder()
