@@ -16,7 +16,9 @@ from panpin.simulator import Simulator
 
 
 def running_names(sim: Simulator) -> set[str]:
-    return {str(n) for n in sim.device.running.xpath("//ssl-exclude-cert/entry/@name")}
+    found = sim.device.running.xpath("//ssl-exclude-cert/entry/@name")
+    assert isinstance(found, list)
+    return {str(n) for n in found}
 
 
 def run_json(run_cli: RunCli, sim: Simulator, tmp_path: Path, policy: Path) -> dict[str, Any]:

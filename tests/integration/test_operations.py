@@ -62,25 +62,31 @@ def test_run_writes_a_textfile_the_prometheus_parser_reads(
 
 
 def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
-    config = tmp_path / "panpin.yaml"
-    config.write_text(
-        "version: 1\ndevices:\n  fw:\n    host: 127.0.0.1:9\n    admin: panpin\n"
-        "    retry: {attempts: 2, initial: 0.01, maximum: 0.01, jitter: 0}\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PANPIN_")}
-    env["PANPIN_API_KEY"] = "not-a-real-key-0123456789"
-    proc = subprocess.run(
-        [str(PANPIN), "--config", str(config), "--log-format", "json", "exclusions", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    from cli_support import own_simulator
+
+    with own_simulator(tmp_path / "sim") as sim:
+        # A busy management plane (HTTP 503) on every try: a retry warning, then the error.
+        sim.faults.add("http_status", status=503, match={"type": "config"}, times=5)
+        config = tmp_path / "panpin.yaml"
+        config.write_text(
+            f"version: 1\ndevices:\n  fw:\n    host: {sim.host}\n    admin: panpin\n"
+            f"    ca_file: {sim.ca_file}\n"
+            "    retry: {attempts: 2, initial: 0.01, maximum: 0.01, jitter: 0}\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PANPIN_")}
+        env["PANPIN_API_KEY"] = "not-a-real-key-0123456789"
+        proc = subprocess.run(
+            [str(PANPIN), "--config", str(config), "--log-format", "json", "exclusions", "list"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert proc.returncode == 1
     lines = [json.loads(line) for line in proc.stderr.splitlines() if line.strip()]
     assert lines, proc.stderr
     assert all({"level", "message"} <= set(line) for line in lines)
     assert any(line["level"] == "warning" and "retrying" in line["message"] for line in lines)
-    assert lines[-1]["level"] == "error" and "cannot connect" in lines[-1]["message"]
+    assert lines[-1]["level"] == "error" and "HTTP 503" in lines[-1]["message"]
     assert "not-a-real-key" not in proc.stderr
