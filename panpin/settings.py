@@ -108,6 +108,10 @@ class DeviceSettings:
     # recording is for one command.
     record_dir: str | None = None
     record_scrub_hosts: bool = False
+    # ``ha_peer: NAME``: the other member of this firewall's HA pair, another device of the
+    # config. `peer` is that device's settings, resolved with the same overrides and key.
+    ha_peer: str | None = None
+    peer: DeviceSettings | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         key = "***" if self.api_key else None
@@ -197,6 +201,7 @@ _DEVICE_KEYS = {
     "retry_deadline",
     "retry",
     "jobs",
+    "ha_peer",
 }
 _TOP_KEYS = {"version", "defaults", "devices", "default_device", "state"}
 
@@ -336,6 +341,7 @@ def _device_from(
             insecure=_boolean(merged, "insecure", where, default=False),
             location=Location.parse(location),
             admin=_opt_str(merged, "admin", where),
+            ha_peer=_opt_str(raw, "ha_peer", where),
             connect_timeout=float(timeouts.get("connect", 10.0)),
             read_timeout=float(timeouts.get("read", 120.0)),
             request_timeout=float(timeouts.get("request", 300.0)),
@@ -459,6 +465,12 @@ def load_settings(config: str | None, state: str | None = None) -> Settings:
             if not isinstance(raw, dict):
                 raise SettingsError(f"{path}: devices.{name}: expected a mapping")
             devices[str(name)] = _device_from(str(name), raw, defaults, path)
+        for name, dev in devices.items():
+            if dev.ha_peer is not None and (dev.ha_peer not in devices or dev.ha_peer == name):
+                raise SettingsError(
+                    f"{path}: devices.{name}.ha_peer: {dev.ha_peer!r} is not another device "
+                    f"of this file (known: {', '.join(sorted(devices))})"
+                )
         default_device = data.get("default_device")
         if default_device is not None and not isinstance(default_device, str):
             raise SettingsError(
@@ -484,8 +496,20 @@ def resolve_device(
 ) -> DeviceSettings:
     """The device to work on: from ``--host`` alone, or a configured device with overrides laid on.
 
-    The key is taken from ``PANPIN_API_KEY`` or else the key file (override, then config).
+    The key is taken from ``PANPIN_API_KEY`` or else the key file (override, then config). A
+    device with ``ha_peer`` gets its peer's settings in ``peer``, resolved the same way (the
+    same overrides and key source, its own host).
     """
+    resolved = _resolve_one(settings, device, overrides, env)
+    if resolved.ha_peer and not (overrides.host and device is None):
+        peer = _resolve_one(settings, resolved.ha_peer, replace(overrides, host=None), env)
+        resolved = replace(resolved, peer=peer)
+    return resolved
+
+
+def _resolve_one(
+    settings: Settings, device: str | None, overrides: Overrides, env: dict[str, str] | None
+) -> DeviceSettings:
     environ = os.environ if env is None else env
     if overrides.host and device is None:
         base = DeviceSettings(name=overrides.host, host=overrides.host)

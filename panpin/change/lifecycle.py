@@ -21,7 +21,7 @@ from panpin import errors
 from panpin.change.plan import Plan, list_fingerprint
 from panpin.change.results import ChangeResult
 from panpin.panos import panosxml
-from panpin.panos.device import commit_permission, ha_state
+from panpin.panos.device import HaState, commit_permission, ha_state
 from panpin.panos.exclusions import ExclusionEntry, read_list
 from panpin.panos.jobs import JobStatus, poll_job
 from panpin.panos.timing import Backoff
@@ -67,6 +67,9 @@ class Outcome:
     removes: tuple[str, ...] = ()
     devices: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Whether the pre-check found the device in an HA pair: only then does panpin wait for the
+    # peer's running-config sync after the commit (no extra request on a standalone device).
+    in_ha_pair: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class Precheck:
     pending_others: bool
     pending_ours: bool
     notes: tuple[str, ...] = ()
+    # The HA state read first (None: it could not be read, taken as standalone).
+    ha: HaState | None = None
 
 
 # --- read-only pre-checks ----------------------------------------------------------------------
@@ -193,7 +198,7 @@ def pending_owners(api: XmlApi) -> set[str] | None:
     return None if changes is None else {owner for owner, _ in changes if owner}
 
 
-def check_ha(api: XmlApi) -> None:
+def check_ha(api: XmlApi) -> HaState | None:
     """Refuse (exit 5, nothing written) on any HA member but the active one. Reads only.
 
     A device that cannot answer (an old release, a role without that op command) is taken as
@@ -205,9 +210,10 @@ def check_ha(api: XmlApi) -> None:
         if isinstance(exc, errors.AuthError):
             raise
         log.warning("could not read the HA state (%s); going on as if standalone", exc)
-        return
+        return None
     if not state.changeable:
         raise errors.BusyError(state.refusal())
+    return state
 
 
 def check_commit_permission(api: XmlApi, admin: str) -> None:
@@ -231,7 +237,7 @@ def check_commit_permission(api: XmlApi, admin: str) -> None:
 def precheck(api: XmlApi, admin: str, location: Location, tag: str | None = None) -> Precheck:
     """HA state, the admin's commit permission, who holds locks, whether a commit runs, whose
     changes are pending. Reads only."""
-    check_ha(api)
+    ha = check_ha(api)
     check_commit_permission(api, admin)
     check_locks(api, admin, location.lock_scope, tag)
     jobs = running_commit_jobs(api)
@@ -243,20 +249,22 @@ def precheck(api: XmlApi, admin: str, location: Location, tag: str | None = None
         api.op("<check><pending-changes></pending-changes></check>").root.findtext("result") or ""
     )
     if pending.strip().lower() != "yes":
-        return Precheck(pending_others=False, pending_ours=False)
+        return Precheck(pending_others=False, pending_ours=False, ha=ha)
     owners = pending_owners(api)
     notes: list[str] = []
     if owners is None:
         notes.append(
             "the device has uncommitted changes (owner unknown); panpin commits only its admin's"
         )
-        return Precheck(pending_others=True, pending_ours=False, notes=tuple(notes))
+        return Precheck(pending_others=True, pending_ours=False, notes=tuple(notes), ha=ha)
     others = sorted(owners - {admin})
     if others:
         notes.append(
             f"uncommitted changes by {', '.join(others)} stay pending: panpin commits only {admin}'s"
         )
-    return Precheck(pending_others=bool(others), pending_ours=admin in owners, notes=tuple(notes))
+    return Precheck(
+        pending_others=bool(others), pending_ours=admin in owners, notes=tuple(notes), ha=ha
+    )
 
 
 # --- verbs that touch the device -----------------------------------------------------------------
@@ -479,6 +487,7 @@ def apply_plan(ctx: ChangeContext, plan: Plan, *, commit: bool = True) -> Outcom
 
     pre, unfinished = ready_to_change(ctx)
     outcome.notes.extend(pre.notes)
+    outcome.in_ha_pair = pre.ha is not None and pre.ha.enabled
     if unfinished:
         ctx.say(
             f"recovering from an interrupted change ({', '.join(unfinished)}): reverting {admin}'s leftovers"

@@ -99,6 +99,9 @@ class Session:
     _checked: bool = field(default=False, init=False, repr=False)
     # Set by run_fleet, which holds the run lock for every device it works on.
     _lock_held: bool = field(default=False, init=False, repr=False)
+    # The other member of an HA pair (``ha_peer``), opened on first use (:meth:`_pair`).
+    _peer: Session | None = field(default=None, init=False, repr=False)
+    _active_checked: bool = field(default=False, init=False, repr=False)
 
     @classmethod
     def from_settings(
@@ -129,6 +132,51 @@ class Session:
         if self._api is not None:
             self._api.close()
             self._api = None
+        if self._peer is not None:
+            self._peer.close()
+            self._peer = None
+
+    # --- HA pairs (``ha_peer``) -----------------------------------------------------------------
+
+    def _pair(self) -> Session | None:
+        """The session of the configured HA peer, or None for a device without ``ha_peer``."""
+        if self.device.peer is None:
+            return None
+        if self._peer is None:
+            self._peer = Session(replace(self.device.peer, peer=self.device), self.state, self.say)
+        return self._peer
+
+    def _work_on_active(self) -> None:
+        """With ``ha_peer``: make this session the pair's active member. Reads only.
+
+        A change goes to the active member (config sync carries it to the other); when the
+        member named is not active and its peer is, the session turns to the peer, saying so.
+        Neither active: the member's refusal (exit 5). A 403 is a permission error, never a
+        reason to try the peer, so any error reading the state ends here.
+        """
+        peer = self._pair()
+        if peer is None or self._active_checked:
+            return
+        from panpin.panos.device import ha_state
+
+        here = ha_state(self.api)
+        if not here.changeable:
+            there = ha_state(peer.api)
+            if not there.changeable:
+                raise errors.BusyError(f"{self.device.name}: {here.refusal()}")
+            self.say(
+                f"{self.device.name} is {here.local_state}; working on its HA peer "
+                f"{peer.device.name} ({there.local_state})"
+            )
+            self._swap(peer)
+        self._active_checked = True
+
+    def _swap(self, peer: Session) -> None:
+        """Become the peer's session and the peer this one's (after a failover)."""
+        self.device, peer.device = peer.device, self.device
+        self._api, peer._api = peer._api, self._api
+        self._info, peer._info = peer._info, self._info
+        self._checked, peer._checked = peer._checked, self._checked
 
     def __enter__(self) -> Session:
         return self
@@ -273,8 +321,13 @@ class Session:
         from_syslog: Sequence[str] = (),
         valid_for: timedelta | None = None,
     ) -> Plan:
+        self._work_on_active()
         info = self.info()
         current = self.exclusions()
+        peer = self._pair()
+        # Each member keeps the log of what passed through it: both are read, the evidence is
+        # the pair's (the plan names both serials).
+        peer_info = peer._facts() if peer is not None and not from_syslog else None
         candidates, scan_doc = scan_for_plan(
             self.api,
             device=self.device,
@@ -286,6 +339,7 @@ class Session:
             state_path=self.state,
             current=current,
             from_syslog=from_syslog,
+            peer=(peer.api, peer_info) if peer is not None and peer_info is not None else None,
         )
         confirmations: dict[str, str] | None = None
         if capture is not None:
@@ -323,6 +377,15 @@ class Session:
         for d in plan.decisions:
             if d.action == "held":
                 self.say(f"{d.host}: held: {d.reason}")
+        if peer_info is not None and peer is not None:
+            plan = replace(
+                plan,
+                device={
+                    **plan.device,
+                    "ha_peer": peer.device.name,
+                    "ha_peer_serial": peer_info.serial,
+                },
+            )
         return plan
 
     def _holds(self, policy: Policy, *, write: bool) -> dict[str, Hold]:
@@ -380,8 +443,54 @@ class Session:
         the device is left as it was; other admins' pending work is never touched.
         """
         with self.locked():
-            applier = Applier(self.api, self.device, self.info(), self.journal(), self.say)
-            return applier.apply(plan, commit=commit)
+            self._work_on_active()
+            info = self.info()
+            peer = self._pair()
+            if peer is not None and plan.device.get("ha_peer_serial") == info.serial:
+                # Planned on the member that is now the peer (a failover since): the plan names
+                # both serials, and the peer must still be the member it was planned on.
+                if peer._facts().serial != plan.device.get("serial"):
+                    raise errors.PlanError(
+                        f"plan {plan.change_id} is for serials {plan.device.get('serial')} and "
+                        f"{info.serial}; {peer.device.name} is {peer._facts().serial}; re-run plan"
+                    )
+                self.say(
+                    f"plan {plan.change_id} was made on {plan.device.get('name')}; "
+                    f"{self.device.name} is the active member now: applying there"
+                )
+                plan = replace(
+                    plan,
+                    device={
+                        **plan.device,
+                        "serial": info.serial,
+                        "ha_peer_serial": str(plan.device.get("serial")),
+                    },
+                )
+            applier = Applier(self.api, self.device, info, self.journal(), self.say)
+            outcome = applier.apply(plan, commit=commit)
+            if outcome.result in (ChangeResult.COMMITTED, ChangeResult.UNVERIFIED):
+                self._await_sync(outcome)
+            return outcome
+
+    def _await_sync(self, outcome: Outcome) -> None:
+        """After a commit on an HA member: wait (bounded) for the peer's running-config sync and
+        record it; warn when sync is off or the peer is down. panpin never starts a sync."""
+        from panpin.panos.device import wait_for_sync
+
+        if not outcome.in_ha_pair:
+            return
+        try:
+            note = wait_for_sync(self.api, self.device.commit_poll)
+        except errors.PanpinError as exc:
+            # The change is committed and verified: a state read that fails is a warning.
+            note = f"warning: could not read the HA sync state after the commit ({exc})"
+        if note is None:
+            return
+        self.say(note)
+        outcome.notes.append(note)
+        self.journal().change_finished(
+            outcome.change_id, outcome.result, job_id=outcome.job_id, detail=note
+        )
 
     def commit_change(self, change_id: str) -> Outcome:
         """Writes: commits panpin's change ``change_id`` left uncommitted (``apply --no-commit``
@@ -516,6 +625,16 @@ def run_fleet(
         raise errors.InputError("a fleet run needs one state database for all its devices")
     if not sessions:
         return []
+    # Both members of an HA pair named (--all): the pair is one unit of work, done once through
+    # the first member named; two runs would change the same active firewall at once.
+    seen: set[str] = set()
+    unique: list[Session] = []
+    for s in sessions:
+        if s.device.peer is not None and s.device.peer.name in seen:
+            continue
+        seen.add(s.device.name)
+        unique.append(s)
+    sessions = unique
     with run_lock(sessions[0].state):
         for s in sessions:
             s._lock_held = True

@@ -6,7 +6,7 @@ by :mod:`panpin.decide.engine` and :mod:`panpin.change.plan`, which do no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,7 @@ from panpin.scan.evidence import (
     Candidate,
     ScanResult,
     candidate_dict,
+    merge_candidates,
     not_pinning_dict,
     split_pinning,
 )
@@ -346,6 +347,7 @@ def scan_for_plan(
     state_path: Path,
     current: Sequence[ExclusionEntry],
     from_syslog: Sequence[str] = (),
+    peer: tuple[XmlApi, DeviceInfo] | None = None,
 ) -> tuple[list[Candidate], dict[str, Any]]:
     """The candidates a plan decides on, and a summary of the scan for the plan document.
 
@@ -355,6 +357,9 @@ def scan_for_plan(
     Reads the Decryption log. Not incremental (``plan``): the window is ``--since`` or the policy's
     ``thresholds.window``. Incremental (``run``): new logs since the stored watermark are folded
     into the evidence history, and the candidates are that history over the policy's window.
+
+    ``peer`` (the other member of an HA pair, its transport and facts): its log is read the same
+    way (its own watermark, its own serial in the history) and the evidence is the pair's.
     """
     from panpin.panos.device import device_clock
     from panpin.scan.logs import format_time, scan_device
@@ -368,31 +373,49 @@ def scan_for_plan(
             current=current,
         )  # fmt: skip
     state = StateDB(state_path) if incremental else None
-    result = scan_device(
-        api,
-        since=since or window.text,
-        until=until,
-        signals=signals,
-        user_filter=None,
-        max_logs=None,
-        location=device.location,
-        state=state,
-        incremental=incremental,
-        backoff=device.log_poll,
-        info=info,
-        covering_names=[e.name for e in current if e.exclude],
-    )
+    members = [(api, info), *([peer] if peer is not None else [])]
+    results = [
+        scan_device(
+            member_api,
+            since=since or window.text,
+            until=until,
+            signals=signals,
+            user_filter=None,
+            max_logs=None,
+            location=device.location,
+            state=state,
+            incremental=incremental,
+            backoff=device.log_poll,
+            info=member_info,
+            covering_names=[e.name for e in current if e.exclude],
+        )
+        for member_api, member_info in members
+    ]
+    result = results[0]
     pinning, others = result.candidates, result.not_pinning
     timeline = result.timeline
+    if len(results) > 1:
+        # A host's entries on both members are one host's evidence (the pair's).
+        pinning, others = split_pinning(
+            merge_candidates(c for r in results for c in (*r.candidates, *r.not_pinning))
+        )
+        timeline = _merged_timelines(r.timeline for r in results)
     window_start = None
     if state is not None:
         # Thresholds count over the policy's window across runs, not just this run's new logs.
         window_start = format_time(device_clock(api) - window.delta)
         where = str(device.location)
+        serials = [member_info.serial for _, member_info in members]
         pinning, others = split_pinning(
-            state.evidence_window(info.serial, window_start, location=where)
+            merge_candidates(
+                c
+                for serial in serials
+                for c in state.evidence_window(serial, window_start, location=where)
+            )
         )
-        timeline = state.timeline(info.serial, window_start, location=where)
+        timeline = _merged_timelines(
+            state.timeline(serial, window_start, location=where) for serial in serials
+        )
     # decide sees every host: those without pinning evidence get a not-pinning decision that says
     # why, so a reviewer of the plan sees them too.
     candidates = [*pinning, *others]
@@ -407,6 +430,19 @@ def scan_for_plan(
         timeline=timeline,
     )
     return candidates, doc
+
+
+def _merged_timelines(
+    timelines: Iterable[Mapping[str, Sequence[tuple[str, int]]]],
+) -> dict[str, list[tuple[str, int]]]:
+    """Per-host per-day counts of several members, summed per day."""
+    days: dict[str, dict[str, int]] = {}
+    for timeline in timelines:
+        for host, points in timeline.items():
+            per_day = days.setdefault(host, {})
+            for day, count in points:
+                per_day[day] = per_day.get(day, 0) + count
+    return {host: sorted(per_day.items()) for host, per_day in sorted(days.items())}
 
 
 def _syslog_for_plan(

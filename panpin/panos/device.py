@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from lxml import etree
 
 from panpin.errors import ResponseError
+from panpin.panos.timing import Backoff
 from panpin.panos.xmlapi import XmlApi
 
 
@@ -113,6 +115,10 @@ class HaState:
     peer_state: str = ""
     peer_mgmt_ip: str = ""
     running_sync: str = ""
+    # `running-sync-enabled` and the peer's `conn-status`: panpin waits for the sync after a
+    # commit only when both say it will happen.
+    running_sync_enabled: bool = False
+    peer_connected: bool = False
 
     @property
     def changeable(self) -> bool:
@@ -153,6 +159,8 @@ def parse_ha_state(root: etree._Element) -> HaState:
         peer_state=text("peer-info/state").lower(),
         peer_mgmt_ip=text("peer-info/mgmt-ip"),
         running_sync=text("running-sync").lower(),
+        running_sync_enabled=text("running-sync-enabled").lower() == "yes",
+        peer_connected=text("peer-info/conn-status").lower() == "up",
     )
 
 
@@ -160,6 +168,44 @@ def ha_state(api: XmlApi) -> HaState:
     """Reads the device's HA state."""
     response = api.op("<show><high-availability><state></state></high-availability></show>")
     return parse_ha_state(response.root)
+
+
+# How long panpin waits for an HA peer's running-config sync after a commit (the vendor's sync
+# takes seconds; a peer that lags minutes is worth a warning, not a stuck run).
+SYNC_DEADLINE = 120.0
+
+
+def wait_for_sync(api: XmlApi, backoff: Backoff) -> str | None:
+    """After a commit on an HA member: wait (bounded) until ``running-sync`` says synchronized.
+
+    Returns what to record: synchronized (and how long it took), not synchronized within the
+    deadline, or why panpin did not wait (sync disabled, peer down); None for a standalone
+    device. Reads only; panpin never starts a sync itself.
+    """
+    from panpin import errors
+    from panpin.panos.jobs import poll
+
+    first = ha_state(api)
+    if not first.enabled:
+        return None
+    if not first.running_sync_enabled:
+        return (
+            "warning: HA running-config sync is disabled on this member: the peer does not get "
+            "this change until someone synchronizes it"
+        )
+    if not first.peer_connected:
+        return "warning: the HA peer is down: it gets this change when the pair syncs again"
+    started = time.monotonic()
+    try:
+        poll(
+            lambda: ha_state(api),
+            finished=lambda s: s.running_sync == "synchronized",
+            backoff=replace(backoff, deadline=min(backoff.deadline, SYNC_DEADLINE)),
+            timeout=lambda s: errors.JobTimeout(f"running-sync is {s.running_sync or 'unknown'}"),
+        )
+    except errors.JobTimeout as exc:
+        return f"warning: the HA peer was not synchronized within {SYNC_DEADLINE:g}s ({exc})"
+    return f"HA peer synchronized (running-sync) after {time.monotonic() - started:.1f}s"
 
 
 _PANORAMA_DEVICE = "/config/devices/entry[@name='localhost.localdomain']"
