@@ -265,6 +265,7 @@ class Applier:
             )
         # The journal records who committed: the admin applying now, whoever planned.
         plan = replace(plan, admin=self.device.require_admin())
+        self._refuse_rolled_back(plan)
         done = self._already_applied(plan)
         if done is not None:
             return done
@@ -286,6 +287,22 @@ class Applier:
         if record is None:
             raise errors.InputError(f"no change {change_id} in the journal ({self.device.name})")
         return finish_uncommitted(self._context(), record, commit=commit)
+
+    def _refuse_rolled_back(self, plan: Plan) -> None:
+        """A plan whose change was rolled back since is stale (exit 2): applying it again would
+        undo the rollback that someone chose, with the evidence of then. Reads the journal."""
+        if self.journal is None:
+            return
+        undone = [
+            r
+            for r in self.journal.records(self.device.name)
+            if r.rollback_of == plan.change_id and r.result in ROLLBACKABLE
+        ]
+        if undone:
+            raise errors.StalePlan(
+                f"plan {plan.change_id} was rolled back since (change {undone[-1].change_id}, "
+                f"{undone[-1].finished or undone[-1].started}); re-run plan"
+            )
 
     def _already_applied(self, plan: Plan) -> Outcome | None:
         """The same plan applied a second time: its change is committed in the journal and the

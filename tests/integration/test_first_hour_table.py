@@ -171,6 +171,14 @@ def same_plan_twice(c: Ctx) -> CliResult:
     return c.cli("apply", str(plan), "--yes")
 
 
+def plan_after_its_rollback(c: Ctx) -> CliResult:
+    plan = c.plan_file()
+    assert c.cli("apply", str(plan), "--yes").code == 0
+    assert c.cli("rollback", "--last", "--yes").code == 0
+    c.mark()
+    return c.cli("apply", str(plan), "--yes")
+
+
 def refused_port(c: Ctx) -> CliResult:
     port = _free_port()  # nothing listens there any more
     return c.run("--host", f"127.0.0.1:{port}", "--insecure", "exclusions", "list", env=c.env)
@@ -373,6 +381,8 @@ ROWS = [
     Row("wrong key", wrong_key, 1, "the device refused the API key of admin 'panpin'"),
     Row("wrong password", wrong_password, 1, "the device refused user 'panpin'"),
     Row("the same plan applied twice", same_plan_twice, 0, "already applied"),
+    Row("a plan applied again after its rollback", plan_after_its_rollback, 2,
+        "was rolled back since"),
     Row("--host 127.0.0.1:PORT (refused)", refused_port, 1, "connection refused",
         check=check_not_retried),
     Row("a name that does not resolve", unresolvable, 1, "the name does not resolve",
