@@ -32,7 +32,6 @@ from panpin.scan.logs import format_time, run_log_job
 from panpin.settings import DeviceSettings
 
 Verdict = Literal["pass", "warn", "fail"]
-FORMAT_VERSION = 1
 
 # A certificate that ends this soon is a warning; one that has ended fails every request anyway.
 CERT_WARN_DAYS = 30
@@ -496,9 +495,9 @@ def doctor(
 
 
 def reports_dict(reports: Sequence[DoctorReport]) -> dict[str, object]:
-    """The JSON document: ``format_version`` and one ``checks`` row per check and device."""
+    """The JSON document's body: one ``checks`` row per check and device (the CLI adds
+    ``format_version``, as for every document)."""
     return {
-        "format_version": FORMAT_VERSION,
         "checks": [{"device": r.device, **c.to_dict()} for r in reports for c in r.checks],
     }
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from panpin.cli.common import fleet, global_options, settings
-from panpin.cli.output import emit, format_option, message, render_rows, resolve_format
+from panpin.cli.output import emit, format_option, json_doc, message, render_rows, resolve_format
 
 COLUMNS = ["name", "verdict", "detail", "fix"]
 
@@ -34,7 +32,7 @@ def doctor(ctx: click.Context, strict: bool, fmt: str | None) -> None:
             reports.append(session.doctor())
     fmt = resolve_format(fmt)
     if fmt == "json":
-        emit(json.dumps(reports_dict(reports), indent=2) + "\n")
+        emit(json_doc(reports_dict(reports)))
     else:
         many = len(reports) > 1
         rows = [{"device": r.device, **c.to_dict()} for r in reports for c in r.checks]
