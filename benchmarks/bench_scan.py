@@ -6,7 +6,8 @@ it does not), in 5000-entry jobs read oldest first. Three clients read the same 
 * panpin: ``panpin scan --since T --format json``: reading each page, parsing it, and the full
   aggregation into candidates (per host: hits, alerts, clients, users, apps, devices, times);
 * pan-python: ``PanXapi.log(log_type='decryption', nlogs=5000, skip=...)`` page by page, then
-  ElementTree iteration over every entry, taking the same 13 fields into a dict (no aggregation);
+  ElementTree iteration over every entry, taking the fields panpin takes into a dict (no
+  aggregation);
 * the floor: ``lxml.etree.fromstring`` of the same page bytes, which are fetched outside the
   clock; the cheapest way to turn those bytes into a tree, with no I/O at all.
 

@@ -152,14 +152,14 @@ def classify(entry: Mapping[str, str], signals: Sequence[str]) -> Reading:
 
 
 # Settled before the name is looked at: a truncated name does not change these.
-_BEFORE_NAMES: Final = frozenset({Cause.NOT_FORWARD_PROXY.value, Cause.SERVER_ALERT.value})
+BEFORE_NAMES: Final = frozenset({Cause.NOT_FORWARD_PROXY.value, Cause.SERVER_ALERT.value})
 
 
 def with_name(reading: Reading, name: str, logged_length: str) -> Reading:
     """``reading`` with the truncated-name rule applied: a name the device cut short overrides
     every cause but not-forward-proxy and server-alert (:func:`classify`'s order). Split from
     :func:`classify_text` so a caller can memoise the text part, which repeats across entries."""
-    if reading.cause in _BEFORE_NAMES or not logged_length:
+    if reading.cause in BEFORE_NAMES or not logged_length:
         return reading
     if is_truncated(name, logged_length):
         return Reading(Cause.TRUNCATED_NAME.value, reading.alert, reading.issuer_url)

@@ -15,6 +15,7 @@ from typing import Any
 from panpin.errors import InvalidHost
 from panpin.hosts import covering_entry, host_of_entry, normalize_host, validate_exclusion_name
 from panpin.scan.causes import (
+    BEFORE_NAMES,
     DEFAULT_PINNING_ALERTS,
     MAX_ISSUER_URLS,
     REMEDIES,
@@ -22,8 +23,8 @@ from panpin.scan.causes import (
     Cause,
     Reading,
     classify_text,
+    is_truncated,
     main_cause,
-    with_name,
 )
 from panpin.scan.clients import ClientKeys
 
@@ -147,7 +148,9 @@ def _clean(value: str | None) -> str:
 
 
 # The fields of a log entry that evidence is made of (the page reader keeps only these, plus
-# ``logid``, an attribute of <entry>).
+# ``logid``, an attribute of <entry>). Nothing more: each tag asked for costs the reader work in
+# every entry (lxml builds its tag filter per entry), so ``err_index`` and ``device_name`` are
+# not taken: the cause does not depend on them, and devices are told apart by serial.
 ENTRY_FIELDS: frozenset[str] = frozenset(
     {
         "receive_time",
@@ -161,8 +164,6 @@ ENTRY_FIELDS: frozenset[str] = frozenset(
         "sni",
         "cn",
         "error",
-        "err_index",
-        "device_name",
         # What tells pinning from other failures (panpin.scan.causes) and the entry's vsys.
         "proxy_type",
         "root_status",
@@ -344,11 +345,12 @@ class Aggregator:
         self._acc: dict[tuple[str, str], HostEvidence] = {}
         self._rejected: dict[tuple[str, str], int] = {}
         # Memos of pure functions of an entry's values, which repeat across a scan's entries:
-        # (sni, cn) -> (host or None, reason, raw host text) and the fields that decide the
-        # cause -> the reading, or None when the local signal filter drops the entry. Bounded in
-        # entries and key length: hostile logs could carry endless distinct, long values.
-        self._hosts: dict[tuple[str | None, str | None], tuple[str | None, str, str]] = {}
-        self._readings: dict[tuple[str, str, str | None, str, str], Reading | None] = {}
+        # (sni, cn, sni_len, cn_len) -> (host or None, reason, raw host text, name truncated)
+        # and the fields that decide the cause (error, proxy, root, chain) -> the reading, or
+        # None when the local signal filter drops the entry. Bounded in entries and key length:
+        # hostile logs could carry endless distinct, long values.
+        self._hosts: dict[tuple[str, str, str, str], tuple[str | None, str, str, bool]] = {}
+        self._readings: dict[tuple[str, str | None, str, str], Reading | None] = {}
         # A client is a user where the log names one, else an address with IPv6 folded to its
         # /64 (panpin.scan.clients): one laptop with many privacy addresses is one client.
         self._client_keys = ClientKeys()
@@ -370,33 +372,39 @@ class Aggregator:
             return f"firewalls {serials}"
         return "every entry the query returned"
 
-    def _host(self, sni: str | None, cn: str | None) -> tuple[str | None, str, str]:
+    def _host(self, key: tuple[str, str, str, str]) -> tuple[str | None, str, str, bool]:
+        sni, cn, sni_len, cn_len = key
         raw = host_of_entry(sni, cn)
         try:
-            result: tuple[str | None, str, str] = (normalize_host(raw), "", raw)
+            host: str | None = normalize_host(raw)
+            reason = ""
         except InvalidHost as exc:
-            result = (None, exc.reason, raw)
+            host, reason = None, exc.reason
             if not raw.strip():
-                result = (None, "no SNI or certificate CN", raw)
-            elif not (sni or "").strip() and raw.strip().startswith("*."):
+                reason = "no SNI or certificate CN"
+            elif not sni.strip() and raw.strip().startswith("*."):
                 # A wildcard certificate and no SNI: the name the client asked for is unknown.
                 # Kept (validated as an exclusion pattern) so decide can say so; never added.
                 try:
-                    result = (validate_exclusion_name(raw.strip()), "", raw)
+                    host, reason = validate_exclusion_name(raw.strip()), ""
                 except InvalidHost as wild:
-                    result = (None, wild.reason, raw)
-        if len(sni or "") + len(cn or "") <= _MEMO_KEY_LIMIT:
+                    reason = wild.reason
+        # The name the cause's truncated-name rule looks at (panpin.scan.causes.classify): the
+        # SNI when there is one, else the CN, with its logged length. Kept here because it is a
+        # function of this key alone, so add() need not parse a length per entry.
+        name, length = (sni, sni_len) if sni.strip() else (cn, cn_len)
+        result = (host, reason, raw, bool(length) and is_truncated(name, length))
+        if sum(map(len, key)) <= _MEMO_KEY_LIMIT:
             if len(self._hosts) >= _CACHE_LIMIT:
                 self._hosts.clear()
-            self._hosts[(sni, cn)] = result
+            self._hosts[key] = result
         return result
 
-    def _read(self, key: tuple[str, str, str | None, str, str]) -> Reading | None:
-        error, index, proxy, root, chain = key
+    def _read(self, key: tuple[str, str | None, str, str]) -> Reading | None:
+        error, proxy, root, chain = key
         reading: Reading | None = None
         if not self._signals or matches_signals(error, self._signals):
-            fields = {"error": error, "err_index": index, "root_status": root}
-            fields["chain_status"] = chain
+            fields = {"error": error, "root_status": root, "chain_status": chain}
             if proxy is not None:
                 fields["proxy_type"] = proxy
             reading = classify_text(fields, self._pinning_alerts)
@@ -410,11 +418,11 @@ class Aggregator:
         """Fold one entry (field name → text, as :func:`panpin.scan.logs.entry_fields` gives).
 
         The loop a scan spends its time in after reading (500 000 times for a busy week), so it
-        is written out field by field, with locals for every lookup; the cleaned value of a field
-        comes from a memo, as the same few values repeat across entries.
+        is written out field by field, with locals for every lookup: two memo lookups give the
+        entry's reading (from its error and trust fields) and its host (from its names), and
+        the cleaned value of a field comes from a memo, as the same few values repeat across
+        entries.
         """
-        hosts, acc = self._hosts, self._acc
-        cleaned, clean_new = _CLEANED.get, _clean_new
         get = entry.get
         self.entries += 1
         if self._vsys is not None and get("vsys", "").strip() != self._vsys:
@@ -423,10 +431,8 @@ class Aggregator:
         if self._serials is not None and get("serial", "").strip() not in self._serials:
             self.out_of_scope += 1
             return
-        sni, cn = get("sni", ""), get("cn", "")
         key = (
             get("error", ""),
-            get("err_index", ""),
             get("proxy_type"),
             get("root_status", ""),
             get("chain_status", ""),
@@ -438,29 +444,35 @@ class Aggregator:
         if reading is None:
             self.filtered += 1
             return
-        name, length = (sni, get("sni_len", "")) if sni.strip() else (cn, get("cn_len", ""))
-        cause = with_name(reading, name, length).cause
+        names = (get("sni", ""), get("cn", ""), get("sni_len", ""), get("cn_len", ""))
         try:
-            host, reason, raw = hosts[(sni, cn)]
+            host, reason, raw, truncated = self._hosts[names]
         except KeyError:
-            host, reason, raw = self._host(sni, cn)
+            host, reason, raw, truncated = self._host(names)
         if host is None:
             self._reject(raw, reason)
             return
+        # causes.with_name, from the memo: a name cut short overrides all but two causes.
+        cause = reading.cause
+        if truncated and cause not in BEFORE_NAMES:
+            cause = _TRUNCATED
         when = get("receive_time", "").strip()
         slot_key = (when[:10] if self._by_day else "", host)
+        acc = self._acc
         slot = acc.get(slot_key)
         if slot is None:
             slot = acc[slot_key] = HostEvidence(host)
         causes = slot.causes
         causes[cause] = causes.get(cause, 0) + 1
-        if reading.issuer_url:
+        url = reading.issuer_url
+        if url:
             urls = slot.issuer_urls
-            if reading.issuer_url not in urls and len(urls) < MAX_ISSUER_URLS:
-                urls.append(reading.issuer_url)
+            if url not in urls and len(urls) < MAX_ISSUER_URLS:
+                urls.append(url)
+        cleaned = _CLEANED.get
         serial = get("serial", "")
         if serial:
-            serial = cleaned(serial) or clean_new(serial)
+            serial = cleaned(serial) or _clean_new(serial)
             if serial:
                 slot.devices.add(serial)
         # "YYYY/MM/DD HH:MM:SS" sorts as text; "" (unknown) never wins (see _earliest).
@@ -489,17 +501,17 @@ class Aggregator:
         if client is not None:
             slot.clients.add(client)
         if user:
-            user = cleaned(user) or clean_new(user)
+            user = cleaned(user) or _clean_new(user)
             if user:
                 slot.users.add(user)
         app = get("app", "")
         if app:
-            app = cleaned(app) or clean_new(app)
+            app = cleaned(app) or _clean_new(app)
             if app:
                 slot.apps.add(app)
         for rule in (get("rule", ""), get("policy_name", "")):
             if rule:
-                rule = cleaned(rule) or clean_new(rule)
+                rule = cleaned(rule) or _clean_new(rule)
                 if rule:
                     slot.rules.add(rule)
 
@@ -598,6 +610,7 @@ def timeline_of(rows: Iterable[tuple[str, str, int]]) -> dict[str, list[tuple[st
 
 
 _PINNING = Cause.PINNING.value
+_TRUNCATED = Cause.TRUNCATED_NAME.value
 
 
 def remedy_of(c: Candidate) -> str:

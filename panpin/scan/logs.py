@@ -14,9 +14,9 @@ How a window is read (docs/panos-api.md: log jobs):
 * every poll answer is read whole (a page is at most ``nlogs`` entries); ``<job><status>``
   precedes ``<log>`` in the document, so by the time ``<logs>`` opens we know whether this answer
   is the final one (``FIN`` and, when the attribute is there, ``progress="100"`` — Panorama may
-  say FIN while its collectors still answer). The entries of a final answer are read (by layout,
-  without building a tree, when the page allows: :func:`read_page`) and handed to the caller;
-  any other answer is abandoned at ``<logs>`` and the job polled again;
+  say FIN while its collectors still answer). The entries of a final answer are read as they
+  stream in (:func:`read_page`) and handed to the caller; any other answer is read to its end,
+  its entries ignored, and the job polled again;
 * a job we give up on (deadline, Ctrl-C, any error) is deleted with ``action=finish``;
 * pages continue with ``skip += count`` until one returns fewer than ``nlogs`` entries. Entries
   are deduplicated by ``serial/seqno`` (falling back to ``logid``) against the previous and the
