@@ -226,7 +226,7 @@ class Handshake:
             f"{field_name}=={s_ip} && tcp.port=={s_port}"
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "stream": self.stream,
             "client": self.client,
@@ -261,7 +261,7 @@ class HostConfirmation:
     verdicts: tuple[tuple[str, int], ...] = ()
     evidence: tuple[Handshake, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "host": self.host,
             "status": self.status,
@@ -290,7 +290,7 @@ class CaptureStats:
     first_time: float | None = None
     last_time: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "format": self.format,
             "packets": self.packets,
@@ -314,7 +314,7 @@ class CaptureReport:
     hosts: dict[str, HostConfirmation]
     stats: CaptureStats
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "capture": self.capture,
             "stats": self.stats.to_dict(),

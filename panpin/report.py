@@ -24,7 +24,7 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from panpin import __version__
 from panpin.change.plan import Plan
@@ -210,13 +210,13 @@ def _status_badge(status: object) -> str:
     return f'<span class="badge {css}" data-status="{_e(text)}">capture: {_e(text)}</span>'
 
 
-def _capture_results(raw: object) -> dict[str, dict[str, Any]]:
+def _capture_results(raw: object) -> dict[str, dict[str, object]]:
     if not isinstance(raw, Mapping):
         return {}
     return {str(h).lower(): dict(v) for h, v in raw.items() if isinstance(v, Mapping)}
 
 
-def _candidates(raw: object) -> list[dict[str, Any]]:
+def _candidates(raw: object) -> list[dict[str, object]]:
     if not isinstance(raw, list):
         return []
     return [dict(c) for c in raw if isinstance(c, Mapping) and isinstance(c.get("host"), str)]
@@ -451,8 +451,8 @@ class _Host:
     action: str = ""
     rule: str = ""
     reason: str = ""
-    candidate: dict[str, Any] | None = None
-    capture: dict[str, Any] | None = None
+    candidate: dict[str, object] | None = None
+    capture: dict[str, object] | None = None
 
     @property
     def hits(self) -> int:
@@ -465,8 +465,8 @@ class _Hosts:
     def __init__(
         self,
         decisions: Sequence[Decision],
-        candidates: list[dict[str, Any]],
-        captures: dict[str, dict[str, Any]],
+        candidates: list[dict[str, object]],
+        captures: dict[str, dict[str, object]],
     ) -> None:
         self.by_host: dict[str, _Host] = {}
         for d in decisions:
@@ -475,7 +475,7 @@ class _Hosts:
             h = self.get(d.host)
             h.action, h.rule, h.reason = d.action, d.rule or "", d.reason
         for c in candidates:
-            self.get(c["host"]).candidate = c
+            self.get(str(c["host"])).candidate = c
         for host, result in captures.items():
             if host in self.by_host:
                 self.by_host[host].capture = result

@@ -27,7 +27,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -186,7 +186,7 @@ class RunRecord:
     result: str
     detail: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
             "device": self.device,
@@ -523,7 +523,7 @@ class StateDB:
         with self.transaction() as db:
             yield db
 
-    def journal_start(self, row: dict[str, Any]) -> None:
+    def journal_start(self, row: dict[str, object]) -> None:
         """Write (or rewrite) a change's row with result ``started``; keys: JOURNAL_START_COLUMNS."""
         values = tuple(row[name] for name in JOURNAL_START_COLUMNS)
         columns = ", ".join(JOURNAL_START_COLUMNS)
@@ -552,7 +552,7 @@ class StateDB:
         device: str | None = None,
         change_id: str | None = None,
         results: Sequence[str] = (),
-    ) -> list[dict[str, Any]]:
+    ) -> list[dict[str, object]]:
         """Journal rows (column → value), oldest first, filtered by what is given."""
         where: list[str] = []
         args: list[str] = []
@@ -600,7 +600,7 @@ class StateDB:
 
     def holds(
         self, *, device: str | None = None, location: str | None = None, open_only: bool = True
-    ) -> list[dict[str, Any]]:
+    ) -> list[dict[str, object]]:
         """Hold rows (column → value) by device and entry; ``open_only``: not yet ended."""
         where: list[str] = []
         args: list[str] = []
@@ -631,7 +631,7 @@ class StateDB:
             )
             return cursor.rowcount > 0
 
-    def lock(self) -> Any:
+    def lock(self) -> AbstractContextManager[None]:
         """The run lock of this database (see :func:`run_lock`)."""
         return run_lock(self.path)
 

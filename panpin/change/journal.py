@@ -8,16 +8,16 @@ credentials.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from panpin.change.plan import Plan, entry_to_dict
 from panpin.change.results import UNFINISHED, ChangeResult
 from panpin.decide.engine import Hold
 from panpin.decide.policy import expiry_from_text
+from panpin.errors import StateError
 from panpin.panos.exclusions import ExclusionEntry
 from panpin.state import StateDB
 
@@ -49,7 +49,7 @@ class ChangeRecord:
     rules: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     default_expires: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "change_id": self.change_id,
             "kind": self.kind,
@@ -180,7 +180,9 @@ class ChangeJournal:
             r for r in self._db.holds(device=device) if str(r["entry"]).lower() == entry.lower()
         ]
         for row in released:
-            self._db.end_hold(row["device"], row["location"], row["entry"], "released")
+            self._db.end_hold(
+                _text(row, "device"), _text(row, "location"), _text(row, "entry"), "released"
+            )
         return [_hold_record(r) for r in released]
 
     def last(self, device: str | None = None) -> ChangeRecord | None:
@@ -202,7 +204,7 @@ class HoldRecord:
     ended: str | None
     ended_why: str | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "device": self.device,
             "location": self.location,
@@ -217,18 +219,31 @@ class HoldRecord:
         }
 
 
-def _hold_record(row: dict[str, Any]) -> HoldRecord:
+def _text(row: Mapping[str, object], key: str) -> str:
+    """A TEXT column of a state row (NOT NULL in the schema)."""
+    value = row[key]
+    if not isinstance(value, str):
+        raise StateError(f"state database: column {key} holds {type(value).__name__}, not text")
+    return value
+
+
+def _opt(row: Mapping[str, object], key: str) -> str | None:
+    """A nullable TEXT column of a state row."""
+    return None if row.get(key) is None else _text(row, key)
+
+
+def _hold_record(row: dict[str, object]) -> HoldRecord:
     return HoldRecord(
-        device=row["device"],
-        location=row["location"],
+        device=_text(row, "device"),
+        location=_text(row, "location"),
         hold=_hold(row),
-        created=row["created"],
-        ended=row["ended"],
-        ended_why=row["ended_why"],
+        created=_text(row, "created"),
+        ended=_opt(row, "ended"),
+        ended_why=_opt(row, "ended_why"),
     )
 
 
-def _decided(plan: Plan) -> dict[str, Any]:
+def _decided(plan: Plan) -> dict[str, object]:
     rules = {
         d.entry.name: [d.rule, d.rule_sha256]
         for d in plan.decisions
@@ -250,36 +265,36 @@ def _hold_until(
     return today + FALLBACK_HOLD
 
 
-def _hold(row: dict[str, Any]) -> Hold:
+def _hold(row: dict[str, object]) -> Hold:
     return Hold(
-        entry=row["entry"],
-        rule=row["rule"],
-        rule_sha256=row["rule_sha256"],
-        until=date.fromisoformat(row["until"]),
-        change_id=row["change_id"],
-        rollback_of=row["rollback_of"],
+        entry=_text(row, "entry"),
+        rule=_opt(row, "rule"),
+        rule_sha256=_opt(row, "rule_sha256"),
+        until=date.fromisoformat(_text(row, "until")),
+        change_id=_text(row, "change_id"),
+        rollback_of=_text(row, "rollback_of"),
     )
 
 
-def _record(row: dict[str, Any]) -> ChangeRecord:
-    decided = json.loads(row.get("decided") or "{}")
+def _record(row: dict[str, object]) -> ChangeRecord:
+    decided = json.loads(_opt(row, "decided") or "{}")
     return ChangeRecord(
-        change_id=row["change_id"],
-        kind=row["kind"],
-        rollback_of=row["rollback_of"],
-        device=row["device"],
-        host=row["host"],
-        serial=row["serial"],
-        location=row["location"],
-        admin=row["admin"],
-        started=row["started"],
-        finished=row["finished"],
-        result=_result(row["result"]),
-        job_id=row["job_id"],
-        adds=_entries(row["adds"]),
-        removes=_entries(row["removes"]),
-        base=_entries(row["base"]),
-        detail=row["detail"],
+        change_id=_text(row, "change_id"),
+        kind=_text(row, "kind"),
+        rollback_of=_opt(row, "rollback_of"),
+        device=_text(row, "device"),
+        host=_text(row, "host"),
+        serial=_text(row, "serial"),
+        location=_text(row, "location"),
+        admin=_text(row, "admin"),
+        started=_text(row, "started"),
+        finished=_opt(row, "finished"),
+        result=_result(_text(row, "result")),
+        job_id=_opt(row, "job_id"),
+        adds=_entries(_text(row, "adds")),
+        removes=_entries(_text(row, "removes")),
+        base=_entries(_text(row, "base")),
+        detail=_text(row, "detail"),
         rules={
             str(name): (pair[0], pair[1]) for name, pair in dict(decided.get("rules", {})).items()
         },

@@ -40,11 +40,11 @@ def list_fingerprint(entries: Iterable[ExclusionEntry]) -> str:
     return hashlib.sha256(json.dumps(canon, separators=(",", ":")).encode()).hexdigest()
 
 
-def entry_to_dict(entry: ExclusionEntry) -> dict[str, Any]:
+def entry_to_dict(entry: ExclusionEntry) -> dict[str, object]:
     return {"name": entry.name, "description": entry.description, "exclude": entry.exclude}
 
 
-def entry_from_dict(data: Any, where: str) -> ExclusionEntry:
+def entry_from_dict(data: object, where: str) -> ExclusionEntry:
     if not isinstance(data, dict) or set(data) != {"name", "description", "exclude"}:
         raise PlanError(f"{where}: expected {{name, description, exclude}}")
     name, description, exclude = data["name"], data["description"], data["exclude"]
@@ -289,7 +289,7 @@ class Plan:
     adds: tuple[ExclusionEntry, ...]
     removes: tuple[ExclusionEntry, ...]
     policy: dict[str, str] = field(default_factory=dict)
-    scan: dict[str, Any] = field(default_factory=dict)
+    scan: dict[str, object] = field(default_factory=dict)
     decisions: tuple[Decision, ...] = ()
     kind: str = "policy"  # "policy" for plan/run, "rollback" for an inverse change
     rollback_of: str | None = None
@@ -307,7 +307,7 @@ class Plan:
         added = {e.name for e in self.adds}
         return [e for e in kept if e.name not in added] + list(self.adds)
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, object]:
         return {
             "format": PLAN_FORMAT,
             "kind": self.kind,
@@ -335,7 +335,7 @@ class Plan:
         """Past its change window (``not_after``)."""
         return self.not_after is not None and now > datetime.fromisoformat(self.not_after)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         body = self.body()
         # Every JSON document panpin prints names its version as format_version; the plan's own
         # is `format`, repeated under that name. Both are under the digest; a plan made before
@@ -348,7 +348,7 @@ class Plan:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-def digest_of(body: dict[str, Any]) -> str:
+def digest_of(body: dict[str, object]) -> str:
     canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
 
@@ -365,7 +365,7 @@ def build_plan(
     adds: Sequence[ExclusionEntry],
     removes: Sequence[ExclusionEntry],
     policy: dict[str, str] | None = None,
-    scan: dict[str, Any] | None = None,
+    scan: dict[str, object] | None = None,
     decisions: Sequence[Decision] = (),
     kind: str = "policy",
     rollback_of: str | None = None,
@@ -449,7 +449,7 @@ def load_plan(path: str | Path) -> Plan:
     return plan_from_dict(data, str(p))
 
 
-def plan_from_dict(data: Any, where: str = "plan") -> Plan:
+def plan_from_dict(data: object, where: str = "plan") -> Plan:
     if not isinstance(data, dict):
         raise PlanError(f"{where}: expected a JSON object")
     missing = sorted(_TOP - set(data))

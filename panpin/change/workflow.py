@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from panpin import errors
 from panpin.change.journal import ChangeJournal
@@ -115,7 +114,7 @@ def policy_plan(
     current: Sequence[ExclusionEntry],
     candidates: Sequence[Candidate],
     policy: Policy,
-    scan: dict[str, Any],
+    scan: dict[str, object],
     today: date | None = None,
     change_id: str | None = None,
     confirmations: dict[str, str] | None = None,
@@ -365,7 +364,7 @@ def scan_for_plan(
     current: Sequence[ExclusionEntry],
     from_syslog: Sequence[str] = (),
     peer: tuple[XmlApi, DeviceInfo] | None = None,
-) -> tuple[list[Candidate], dict[str, Any]]:
+) -> tuple[list[Candidate], dict[str, object]]:
     """The candidates a plan decides on, and a summary of the scan for the plan document.
 
     ``info`` and ``current`` (the running list) are what the caller already read from the device;
@@ -471,7 +470,7 @@ def _syslog_for_plan(
     since: str | None,
     until: str | None,
     current: Sequence[ExclusionEntry],
-) -> tuple[list[Candidate], dict[str, Any]]:
+) -> tuple[list[Candidate], dict[str, object]]:
     """:func:`scan_for_plan` over forwarded syslog files: only this firewall's lines (serial,
     column 2) and the location's scope count; the state history is not read or written."""
     from panpin.scan.evidence import with_coverage
@@ -522,7 +521,7 @@ def _scan_doc(
     window_start: str | None,
     timeline: dict[str, list[tuple[str, int]]],
     scope: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """The plan document's ``scan`` summary."""
     return {
         "query": result.query,

@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -43,8 +43,10 @@ def worst_exit(codes: list[int]) -> int:
 _DECISION_COLUMNS = ["host", "action", "rule", "confirmation", "reason"]
 
 
-def _change_rows(plan: Plan) -> list[dict[str, Any]]:
-    rows = [{"change": "add", "name": e.name, "description": e.description} for e in plan.adds]
+def _change_rows(plan: Plan) -> list[dict[str, str | None]]:
+    rows: list[dict[str, str | None]] = [
+        {"change": "add", "name": e.name, "description": e.description} for e in plan.adds
+    ]
     rows += [
         {"change": "remove", "name": e.name, "description": e.description} for e in plan.removes
     ]
@@ -98,7 +100,7 @@ def render_plan(plan: Plan, fmt: str) -> str:
     return out
 
 
-def outcome_dict(device: str, outcome: Outcome) -> dict[str, Any]:
+def outcome_dict(device: str, outcome: Outcome) -> dict[str, object]:
     return {
         "device": device,
         "change_id": outcome.change_id,
@@ -527,7 +529,9 @@ def history(ctx: click.Context, fmt: str | None) -> None:
     emit(render_history(rows, holds, resolve_format(fmt)))
 
 
-def render_history(changes: list[dict[str, Any]], holds: list[dict[str, Any]], fmt: str) -> str:
+def render_history(
+    changes: list[dict[str, object]], holds: list[dict[str, object]], fmt: str
+) -> str:
     """The journal's changes, then the rollback holds (open and ended)."""
     if fmt == "json":
         return json_doc({"changes": changes, "holds": holds})

@@ -127,7 +127,8 @@ def demo(keep: bool, panorama: bool, port: int) -> None:
 
                 the_plan = load_plan(plan_file)
                 report_file.write_text(render_report(the_plan), encoding="utf-8")
-                charted = len(the_plan.scan.get("timeline", {}))
+                timeline = the_plan.scan.get("timeline")
+                charted = len(timeline) if isinstance(timeline, dict) else 0
                 return (
                     f"wrote {report_file}: {len(the_plan.adds)} add(s), "
                     f"{len(the_plan.removes)} removal(s), {len(the_plan.decisions)} decisions, "

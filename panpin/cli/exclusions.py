@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -58,7 +58,7 @@ ENTRY_COLUMNS = ["name", "exclude", "owner", "expires", "description"]
 
 def entry_rows(
     entries: Sequence[ExclusionEntry], today: date | None = None
-) -> list[dict[str, Any]]:
+) -> list[dict[str, object]]:
     """One row per entry, with the owner and expiry read from the panpin: marker; ``expired``
     is true for a panpin entry whose expiry is before ``today`` (a person's entry never
     expires)."""

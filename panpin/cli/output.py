@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -33,7 +33,7 @@ def format_option(func: F) -> F:
     return option(func)
 
 
-def resolve_format(fmt: str | None, stream: Any = None) -> str:
+def resolve_format(fmt: str | None, stream: object = None) -> str:
     if fmt:
         return fmt
     target = stream if stream is not None else sys.stdout
@@ -46,7 +46,7 @@ def resolve_format(fmt: str | None, stream: Any = None) -> str:
 FORMAT_VERSION = 1
 
 
-def json_doc(body: dict[str, Any]) -> str:
+def json_doc(body: Mapping[str, object]) -> str:
     """One JSON document: ``{"format_version": 1, **body}``, indented, newline-terminated."""
     return json.dumps({"format_version": FORMAT_VERSION, **body}, indent=2, default=str) + "\n"
 
@@ -64,7 +64,11 @@ def _cell(value: Any) -> str:
 
 
 def render_rows(
-    rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, *, key: str | None = None
+    rows: Sequence[Mapping[str, object]],
+    columns: Sequence[str],
+    fmt: str,
+    *,
+    key: str | None = None,
 ) -> str:
     """Render rows (dicts) in a tabular format; ``json`` wraps the list of dicts under ``key``
     in a document (:func:`json_doc`)."""

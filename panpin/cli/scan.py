@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -40,7 +40,7 @@ CSV_COLUMNS = (*TABLE_COLUMNS, "causes", "remedy", "issuer_urls")
 NOT_PINNING_COLUMNS = ("host", "cause", "entries", "causes", "last_seen", "remedy")
 
 
-def result_dict(result: ScanResult) -> dict[str, Any]:
+def result_dict(result: ScanResult) -> dict[str, object]:
     """The one JSON object ``scan --format json`` prints (required keys first, extras after)."""
     from panpin.scan.evidence import candidate_dict, not_pinning_dict
 
@@ -68,19 +68,19 @@ def render_result(result: ScanResult, fmt: str) -> str:
         return json_doc(result_dict(result))
     rows = [candidate_dict(c) for c in result.candidates]
     if fmt == "csv":
-        for row in rows:
-            row["causes"] = ";".join(f"{k}={v}" for k, v in row["causes"].items())
-            row["issuer_urls"] = " ".join(row["issuer_urls"])
+        for row, c in zip(rows, result.candidates, strict=True):
+            row["causes"] = ";".join(f"{k}={v}" for k, v in c.causes.items())
+            row["issuer_urls"] = " ".join(c.issuer_urls)
         return render_rows(rows, CSV_COLUMNS, fmt)
-    for row in rows:
-        row["causes"] = ", ".join(f"{k}={v}" for k, v in row["causes"].items())
+    for row, c in zip(rows, result.candidates, strict=True):
+        row["causes"] = ", ".join(f"{k}={v}" for k, v in c.causes.items())
     # People see each candidate's causes and remedy too (scripts read the CSV).
     text = render_rows(rows, (*TABLE_COLUMNS, "causes", "remedy"), fmt)
     if result.not_pinning:
         # A person reading the table sees the hosts that failed for another reason, and why.
         others = [not_pinning_dict(c) for c in result.not_pinning]
-        for row in others:
-            row["causes"] = ", ".join(f"{k}={v}" for k, v in row["causes"].items())
+        for row, c in zip(others, result.not_pinning, strict=True):
+            row["causes"] = ", ".join(f"{k}={v}" for k, v in c.causes.items())
         text += "\nNot pinning (never planned as exclusions):\n" + render_rows(
             others, NOT_PINNING_COLUMNS, fmt
         )

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Final, Literal, Protocol
 
 import re2
 import yaml
@@ -147,7 +147,7 @@ class HostRegex(Protocol):
     @property
     def pattern(self) -> str: ...
 
-    def fullmatch(self, text: str) -> Any: ...
+    def fullmatch(self, text: str) -> object: ...
 
 
 def compile_regex(pattern: str) -> HostRegex:

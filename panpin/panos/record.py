@@ -26,6 +26,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -488,21 +489,46 @@ def recorder_for(directory: str | os.PathLike[str], *, scrub_hosts: bool = False
         return found
 
 
-def load(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The pairs of a recording, in order: ``{"request": {...}, "response": {...}, "body": b}``."""
+@dataclass(frozen=True)
+class RecordedPair:
+    """One recorded request and its answer: the (scrubbed) parameters, the answer's status,
+    content type and completeness (``response``; no status: the connection failed), its body."""
+
+    number: int
+    params: dict[str, str]
+    response: dict[str, object]
+    body: bytes
+
+    @property
+    def status(self) -> int | None:
+        value = self.response.get("status")
+        return value if isinstance(value, int) else None
+
+
+def load(directory: str | os.PathLike[str]) -> list[RecordedPair]:
+    """The pairs of a recording, in order. A file that is not a recording's is a ValueError."""
     path = Path(directory)
-    pairs: list[dict[str, Any]] = []
+    pairs: list[RecordedPair] = []
     for request_file in sorted(path.glob("[0-9][0-9][0-9][0-9]-request.json")):
         stem = request_file.name[:4]
         meta_file = path / f"{stem}-response.json"
         body_file = path / f"{stem}-response.xml"
+        request = json.loads(request_file.read_text())
+        params = request.get("params", {}) if isinstance(request, dict) else None
+        if not isinstance(params, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+        ):
+            raise ValueError(f"{request_file}: not a recorded request (params)")
+        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        if not isinstance(meta, dict):
+            raise ValueError(f"{meta_file}: not a recorded answer")
         pairs.append(
-            {
-                "number": int(stem),
-                "request": json.loads(request_file.read_text()),
-                "response": json.loads(meta_file.read_text()) if meta_file.exists() else {},
-                "body": body_file.read_bytes() if body_file.exists() else b"",
-            }
+            RecordedPair(
+                number=int(stem),
+                params=params,
+                response=meta,
+                body=body_file.read_bytes() if body_file.exists() else b"",
+            )
         )
     return pairs
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from panpin.errors import InvalidHost
 from panpin.hosts import covering_entry, host_of_entry, normalize_host, validate_exclusion_name
@@ -627,7 +626,7 @@ def remedy_of(c: Candidate) -> str:
     return text
 
 
-def candidate_dict(c: Candidate) -> dict[str, Any]:
+def candidate_dict(c: Candidate) -> dict[str, object]:
     """One candidate as in docs/design.md's ``scan --format json``; ``clients`` is a count there."""
     return {
         "host": c.host,
@@ -649,7 +648,7 @@ def candidate_dict(c: Candidate) -> dict[str, Any]:
     }
 
 
-def not_pinning_dict(c: Candidate) -> dict[str, Any]:
+def not_pinning_dict(c: Candidate) -> dict[str, object]:
     """A host reported under its cause (scan JSON ``not_pinning``)."""
     return {
         "host": c.host,

@@ -10,6 +10,7 @@ answers recorded for other questions would only make the run wander further off.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
@@ -158,7 +159,7 @@ class Replay:
 
     # ---- answering ---------------------------------------------------------------------------
 
-    def answer(self, params: dict[str, str]) -> dict[str, Any] | None:
+    def answer(self, params: dict[str, str]) -> record.RecordedPair | None:
         """The recorded pair for this request, or ``None`` once a request differed."""
         with self._lock:
             if self.mismatch is not None:
@@ -170,7 +171,7 @@ class Replay:
                 self._differs(number, f"the recording holds only {len(self.pairs)}", got, None)
                 return None
             pair = self.pairs[number - 1]
-            expected = record.canonical(pair["request"].get("params", {}))
+            expected = record.canonical(pair.params)
             if got != expected:
                 fields = sorted(
                     name for name in set(got) | set(expected) if got.get(name) != expected.get(name)
@@ -179,15 +180,15 @@ class Replay:
                 return None
             self.served = number
             for old, new in zip(
-                record.fresh_ids(pair["request"].get("params", {})),
+                record.fresh_ids(pair.params),
                 record.fresh_ids(live),
                 strict=False,
             ):
                 self._renames[old] = new
-            body: bytes = pair["body"]
+            body = pair.body
             for old, new in self._renames.items():
                 body = body.replace(old.encode(), new.encode())
-            return {**pair, "body": body}
+            return dataclasses.replace(pair, body=body)
 
     def _differs(
         self, number: int, reason: str, got: dict[str, str], expected: dict[str, str] | None
@@ -266,24 +267,24 @@ class _Handler(BaseHTTPRequestHandler):
                 "application/xml; charset=UTF-8",
             )
             return
-        meta = pair["response"]
-        if meta.get("status") is None:
+        meta = pair.response
+        status = pair.status
+        if status is None:
             # No answer was recorded (the connection failed): fail it the same way.
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        status = int(meta["status"])
         ctype = str(meta.get("content_type") or "application/xml")
         if meta.get("complete", True):
-            self._send(status, pair["body"], ctype)
+            self._send(status, pair.body, ctype)
             return
         # An answer cut short: promise more than there is, then hang up.
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(pair["body"]) + 1))
+        self.send_header("Content-Length", str(len(pair.body) + 1))
         self.end_headers()
-        self.wfile.write(pair["body"])
+        self.wfile.write(pair.body)
         self.wfile.flush()
         self.close_connection = True
         with contextlib.suppress(OSError):

@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import VENDOR_POLICY, own_simulator, sim_args, write_policy
@@ -310,8 +311,9 @@ def test_a_real_plan_carries_the_per_day_series_the_report_charts(
                    str(plan_file), env={"PANPIN_API_KEY": sim.api_key})  # fmt: skip
     assert made.code == 0, made.err
     plan = load_plan(plan_file)
-    timeline = plan.scan["timeline"]
-    candidates = plan.scan["candidates"]
+    # The plan's JSON parts are objects; the test reads them as the JSON they are.
+    timeline: Any = plan.scan["timeline"]
+    candidates: Any = plan.scan["candidates"]
     assert candidates
     for c in candidates:
         points = timeline[c["host"]]

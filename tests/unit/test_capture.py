@@ -177,7 +177,7 @@ def test_evidence_points_at_the_right_frames(tmp_path: Path) -> None:
     assert packets["client_hello"] < packets["server_hello"] <= packets["certificate"]
     assert packets["certificate"] < packets["client_alert"]
     assert f"packets {packets['client_hello']}-{packets['client_alert']}" in result.reason
-    data = result.to_dict()
+    data: Any = result.to_dict()
     assert data["status"] == "confirmed" and data["evidence"][0]["alert"] == "UnknownCA"
     assert data["evidence"][0]["start"].startswith("2026-11-20T09:30:00")
 

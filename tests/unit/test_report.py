@@ -119,7 +119,7 @@ def test_page_shows_changes_decisions_evidence_and_chart(plan: Plan) -> None:
     tables = {attrs.get("id") for tag, attrs in s.tags if tag == "table"}
     assert {"adds", "removes", "decisions"} <= tables
     bars = [attrs for tag, attrs in s.tags if tag == "rect" and attrs.get("class") == "bar"]
-    timeline = plan.scan["timeline"]
+    timeline: Any = plan.scan["timeline"]
     assert len(bars) == sum(len(points) for points in timeline.values())
     days = sorted(day for points in timeline.values() for day, _ in points)
     assert f"Client certificate errors per day from {days[0]} to {days[-1]}" in text
@@ -220,7 +220,8 @@ def test_span_chart_without_timeline(tmp_path_factory: pytest.TempPathFactory) -
     plan = _sample(str(tmp_path_factory.getbasetemp()), timeline=False)
     s = parse(render_report(plan))
     bars = [attrs for tag, attrs in s.tags if tag == "rect" and attrs.get("class") == "bar"]
-    assert len(bars) == len(plan.scan["candidates"])
+    candidates: Any = plan.scan["candidates"]
+    assert len(bars) == len(candidates)
     assert "first to last error" in " ".join(s.text)
 
 
