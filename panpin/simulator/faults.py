@@ -28,7 +28,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from panpin.simulator.scenario import FAULT_KINDS, FaultSpec
 
@@ -78,7 +77,7 @@ class Fault:
     def exhausted(self) -> bool:
         return self.times is not None and self.fired >= self.times
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {
             "kind": self.kind,
             "match": self.match,
@@ -213,7 +212,7 @@ class RecordedRequest:
     def cmd(self) -> str | None:
         return self.params.get("cmd")
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "method": self.method,
             "path": self.path,

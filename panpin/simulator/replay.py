@@ -135,7 +135,7 @@ class Replay:
         """Every recorded request was asked, each the same as recorded."""
         return self.mismatch is None and self.served == len(self.pairs)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, object]:
         with self._lock:
             return {
                 "recorded": len(self.pairs),
@@ -146,13 +146,13 @@ class Replay:
 
     def summary(self) -> str:
         """One line (two with a difference) for stderr at the end of a replay."""
-        state = self.status()
-        line = f"replay: {state['served']} of {state['recorded']} recorded request(s) answered"
-        found = state["mismatch"]
+        with self._lock:
+            served, recorded, found = self.served, len(self.pairs), self.mismatch
+        line = f"replay: {served} of {recorded} recorded request(s) answered"
         if found is not None:
             line += f"; request {found['number']} differs: {found['reason']}"
-        elif state["served"] < state["recorded"]:
-            line += f"; request {state['served'] + 1} was never asked"
+        elif served < recorded:
+            line += f"; request {served + 1} was never asked"
         else:
             line += "; every request as recorded"
         return line

@@ -464,7 +464,7 @@ def _check_time(path: str, value: str) -> None:
         raise ScenarioError(f"{path}: {exc.detail}") from exc
 
 
-def scenario_from_dict(data: Any, source: str = "scenario") -> Scenario:
+def scenario_from_dict(data: object, source: str = "scenario") -> Scenario:
     """Build and validate a scenario from already-parsed YAML/JSON data."""
     try:
         scenario: Scenario = _build(Scenario, data if data is not None else {}, "")
