@@ -114,7 +114,7 @@ def panpin_change(k: int, scenario: Path, folder: Path) -> tuple[list[dict[str, 
         if proc.returncode != 0:
             raise RuntimeError(f"panpin apply failed ({proc.returncode}): {proc.stderr[-2000:]}")
         outcome = json.loads(proc.stdout)
-        if outcome["result"] != "committed" or outcome["adds"] != k:
+        if outcome["result"] != "committed" or outcome["add_count"] != k:
             raise RuntimeError(f"panpin apply did not commit {k} adds: {outcome}")
         return sp.requests(), wall
 
