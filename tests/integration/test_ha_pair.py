@@ -160,3 +160,17 @@ def test_sync_disabled_is_a_warning_recorded_with_the_change(
         (change,) = json.loads(run_cli(*cli(pair, tmp_path, "fw-a"), "history", "--format",
                                        "json", env=env(pair)).out)["changes"]  # fmt: skip
         assert "sync is disabled" in change["detail"]
+
+
+def test_the_passive_member_alone_exits_5_naming_the_active_one(
+    pair: SimulatorPair, tmp_path: Path, run_cli: RunCli
+) -> None:
+    passive, active = pair.passive, pair.active
+    policy = write_policy(tmp_path, VENDOR_POLICY)
+    done = run_cli("--host", passive.host, "--ca-file", str(passive.ca_file), "--admin",
+                   passive.admin, "--state", str(tmp_path / "state.db"), "run", "--policy",
+                   str(policy), env=env(pair))  # fmt: skip
+    assert done.code == 5, done.err
+    assert "this HA member is passive" in done.err
+    assert f"its peer {active.scenario.device.ip_address} is active" in done.err
+    assert not writes(passive) and not writes(active)
