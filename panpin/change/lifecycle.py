@@ -159,22 +159,38 @@ def check_locks(api: XmlApi, admin: str, scope: str, tag: str | None = None) -> 
                 )
 
 
-def running_commit_jobs(api: XmlApi) -> list[str]:
-    """Ids of commit/push/validate jobs still running (tolerant: an unknown command gives none)."""
+@dataclass(frozen=True)
+class CommitJob:
+    """A commit, push or validate job as ``show jobs all`` lists it."""
+
+    job_id: str
+    running: bool  # ACT or PEND
+    description: str
+
+
+def commit_jobs(api: XmlApi) -> list[CommitJob]:
+    """The device's commit/push/validate jobs (tolerant: an unknown command gives none)."""
     try:
         response = api.op("<show><jobs><all></all></jobs></show>")
     except (errors.BadRequest, errors.NotPresent):
         return []
-    running: list[str] = []
     result = response.result
     if result is None:
-        return running
-    for job in result.iter("job"):
-        kind = (job.findtext("type") or "").strip().lower()
-        status = (job.findtext("status") or "").strip().upper()
-        if kind in _RUNNING_JOB_TYPES and status in ("ACT", "PEND"):
-            running.append((job.findtext("id") or "?").strip())
-    return running
+        return []
+    return [
+        CommitJob(
+            job_id=(job.findtext("id") or "?").strip(),
+            running=(job.findtext("status") or "").strip().upper() in ("ACT", "PEND"),
+            description=job.findtext("description") or "",
+        )
+        for job in result.iter("job")
+        if (job.findtext("type") or "").strip().lower() in _RUNNING_JOB_TYPES
+    ]
+
+
+def running_commit_jobs(api: XmlApi) -> list[str]:
+    """Ids of commit/push/validate jobs still running."""
+    return [job.job_id for job in commit_jobs(api) if job.running]
 
 
 def pending_changes(api: XmlApi) -> list[tuple[str, str]] | None:
@@ -648,27 +664,15 @@ def _commit_job_of(api: XmlApi, change_id: str) -> str | None:
     panos-samples show-job-commit-finished-ok-with-description.xml), else the one commit job
     still running (panpin holds the commit lock). None when neither says. Reads only."""
     try:
-        result = api.op("<show><jobs><all></all></jobs></show>").result
+        jobs = [j for j in commit_jobs(api) if j.job_id.isdigit()]
     except (errors.PanpinError, KeyboardInterrupt):
         # A second signal or a device that does not answer: the journal says "not answered".
         return None
-    if result is None:
-        return None
-    ours: list[tuple[int, str]] = []
-    running: list[str] = []
-    for job in result.iter("job"):
-        job_id = (job.findtext("id") or "").strip()
-        kind = (job.findtext("type") or "").strip().lower()
-        if not job_id.isdigit() or kind not in _RUNNING_JOB_TYPES:
-            continue
-        if re.search(
-            rf"(?<![\w-]){re.escape(change_id)}(?![\w-])", job.findtext("description") or ""
-        ):
-            ours.append((int(job_id), job_id))
-        if (job.findtext("status") or "").strip().upper() in ("ACT", "PEND"):
-            running.append(job_id)
+    mine = re.compile(rf"(?<![\w-]){re.escape(change_id)}(?![\w-])")
+    ours = [j for j in jobs if mine.search(j.description)]
     if ours:
-        return max(ours)[1]
+        return max(ours, key=lambda j: int(j.job_id)).job_id
+    running = [j.job_id for j in jobs if j.running]
     return running[0] if len(running) == 1 else None
 
 
