@@ -565,10 +565,16 @@ class StateDB:
         if results:
             where.append(f"result IN ({', '.join('?' for _ in results)})")
             args.extend(results)
-        query = "SELECT * FROM changes"
+        return self._journal_select("changes", where, args, "started, change_id")
+
+    def _journal_select(
+        self, table: str, where: Sequence[str], args: Sequence[str], order: str
+    ) -> list[dict[str, object]]:
+        """Rows (column → value) of a journal table: the conditions ANDed, in ``order``."""
+        query = f"SELECT * FROM {table}"  # noqa: S608 (table and conditions are panpin's own)
         if where:
             query += " WHERE " + " AND ".join(where)
-        query += " ORDER BY started, change_id"
+        query += f" ORDER BY {order}"
         self.ensure_schema(JOURNAL_COMPONENT, JOURNAL_MIGRATIONS)
         with self.connect() as db:
             db.row_factory = sqlite3.Row
@@ -612,14 +618,7 @@ class StateDB:
             args.append(location)
         if open_only:
             where.append("ended IS NULL")
-        query = "SELECT * FROM holds"
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        query += " ORDER BY device, location, entry"
-        self.ensure_schema(JOURNAL_COMPONENT, JOURNAL_MIGRATIONS)
-        with self.connect() as db:
-            db.row_factory = sqlite3.Row
-            return [dict(r) for r in db.execute(query, args).fetchall()]
+        return self._journal_select("holds", where, args, "device, location, entry")
 
     def end_hold(self, device: str, location: str, entry: str, why: str) -> bool:
         """End an open hold; False when there was none."""
