@@ -449,10 +449,11 @@ class Session:
             if peer is not None and plan.device.get("ha_peer_serial") == info.serial:
                 # Planned on the member that is now the peer (a failover since): the plan names
                 # both serials, and the peer must still be the member it was planned on.
-                if peer._facts().serial != plan.device.get("serial"):
+                peer_serial = peer._facts().serial
+                if peer_serial != plan.device.get("serial"):
                     raise errors.PlanError(
                         f"plan {plan.change_id} is for serials {plan.device.get('serial')} and "
-                        f"{info.serial}; {peer.device.name} is {peer._facts().serial}; re-run plan"
+                        f"{info.serial}; {peer.device.name} is {peer_serial}; re-run plan"
                     )
                 self.say(
                     f"plan {plan.change_id} was made on {plan.device.get('name')}; "

@@ -410,13 +410,13 @@ def scan_for_plan(
     result = results[0]
     pinning, others = result.candidates, result.not_pinning
     timeline = result.timeline
-    if len(results) > 1:
+    window_start = None
+    if state is None and len(results) > 1:
         # A host's entries on both members are one host's evidence (the pair's).
         pinning, others = split_pinning(
             merge_candidates(c for r in results for c in (*r.candidates, *r.not_pinning))
         )
         timeline = _merged_timelines(r.timeline for r in results)
-    window_start = None
     if state is not None:
         # Thresholds count over the policy's window across runs, not just this run's new logs.
         window_start = format_time(device_clock(api) - window.delta)
