@@ -61,3 +61,34 @@ def write_policy(tmp_path: Path, text: str = VENDOR_POLICY) -> Path:
     policy = tmp_path / "policy.yaml"
     policy.write_text(text)
     return policy
+
+
+def alice_commits_after_plans(monkeypatch: Any, sim: Any, times: int) -> list[int]:
+    """After each of panpin's first ``times`` plans, alice commits an entry of her own to the
+    list, so the plan's base is stale at apply. Returns the count of plans made (one cell)."""
+    from panpin.change.session import Session
+    from panpin.panos.xmlapi import Connection, XmlApi
+
+    real_plan = Session._plan
+    made = [0]
+
+    def plan_then_alice_commits(self: Session, *args: Any, **kw: Any) -> Any:
+        plan = real_plan(self, *args, **kw)
+        if made[0] < times:
+            alice = XmlApi(
+                Connection(host=sim.host, api_key=sim.key_for("alice"), ca_file=str(sim.ca_file))
+            )
+            with alice:
+                alice.config(
+                    "set",
+                    "/config/shared/ssl-decrypt/ssl-exclude-cert",
+                    f"<entry name='alice{made[0]}.example'><exclude>yes</exclude></entry>",
+                )
+                alice.commit(
+                    "<commit><partial><admin><member>alice</member></admin></partial></commit>"
+                )
+        made[0] += 1
+        return plan
+
+    monkeypatch.setattr(Session, "_plan", plan_then_alice_commits)
+    return made

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import VENDOR_POLICY, own_simulator, sim_args, write_policy
+from cli_support import (
+    VENDOR_POLICY,
+    alice_commits_after_plans,
+    own_simulator,
+    sim_args,
+    write_policy,
+)
 from conftest import RunCli
 
 from panpin.simulator import Simulator
@@ -224,32 +230,9 @@ def test_a_plan_past_its_change_window_is_refused(
 def test_run_plans_again_once_when_the_list_changes_under_it(
     tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, changes: int, code: int
 ) -> None:
-    from panpin.change.session import Session
-    from panpin.panos.xmlapi import Connection, XmlApi
-
     with own_simulator(tmp_path / "own", commit_seconds=0) as own:
-        real_plan = Session._plan
-        made = [0]
-
-        def plan_then_alice_commits(self: Session, *args: object, **kw: object) -> object:
-            plan = real_plan(self, *args, **kw)  # type: ignore[arg-type]
-            if made[0] < changes:
-                # Another admin commits an entry between panpin's plan and its apply.
-                alice = XmlApi(Connection(host=own.host, api_key=own.key_for("alice"),
-                                          ca_file=str(own.ca_file)))  # fmt: skip
-                with alice:
-                    alice.config(
-                        "set",
-                        "/config/shared/ssl-decrypt/ssl-exclude-cert",
-                        f"<entry name='alice{made[0]}.example'><exclude>yes</exclude></entry>",
-                    )
-                    alice.commit(
-                        "<commit><partial><admin><member>alice</member></admin></partial></commit>"
-                    )
-            made[0] += 1
-            return plan
-
-        monkeypatch.setattr(Session, "_plan", plan_then_alice_commits)
+        # Another admin commits an entry between panpin's plan and its apply.
+        made = alice_commits_after_plans(monkeypatch, own, changes)
         policy = write_policy(tmp_path, POLICY)
         result = run_cli(*flags(own, tmp_path), "run", "--policy", str(policy),
                          env={"PANPIN_API_KEY": own.api_key})  # fmt: skip

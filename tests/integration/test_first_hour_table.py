@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import VENDOR_POLICY, own_simulator, sim_args, write_policy
+from cli_support import (
+    VENDOR_POLICY,
+    alice_commits_after_plans,
+    own_simulator,
+    sim_args,
+    write_policy,
+)
 from conftest import CliResult, RunCli
 from lxml import etree
 
@@ -217,29 +223,8 @@ def check_job_id_journalled(c: Ctx, result: CliResult) -> None:
 
 
 def run_while_list_changes(c: Ctx) -> CliResult:
-    from panpin.change.session import Session
-    from panpin.panos.xmlapi import Connection, XmlApi
-
-    real_plan = Session._plan
-    made = [0]
-
-    def plan_then_alice_commits(self: Session, *args: Any, **kw: Any) -> Any:
-        plan = real_plan(self, *args, **kw)
-        alice = XmlApi(Connection(host=c.sim.host, api_key=c.sim.key_for("alice"),
-                                  ca_file=str(c.sim.ca_file)))  # fmt: skip
-        with alice:
-            alice.config(
-                "set",
-                "/config/shared/ssl-decrypt/ssl-exclude-cert",
-                f"<entry name='alice{made[0]}.example'><exclude>yes</exclude></entry>",
-            )
-            alice.commit(
-                "<commit><partial><admin><member>alice</member></admin></partial></commit>"
-            )
-        made[0] += 1
-        return plan
-
-    c.monkeypatch.setattr(Session, "_plan", plan_then_alice_commits)
+    # alice commits an entry after each of panpin's plans: the run plans again, then gives up.
+    alice_commits_after_plans(c.monkeypatch, c.sim, 2)
     return c.cli("run", "--policy", str(c.policy))
 
 
