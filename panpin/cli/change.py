@@ -38,6 +38,12 @@ def worst_exit(codes: list[int]) -> int:
     return max(codes, key=lambda c: _SEVERITY.get(c, 3), default=0)
 
 
+# apply, commit, discard and rollback change the device: each asks first, unless told not to.
+yes_option = click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
+)
+
+
 # --- rendering -----------------------------------------------------------------------------------
 
 _DECISION_COLUMNS = ["host", "action", "rule", "confirmation", "reason"]
@@ -251,9 +257,7 @@ def plan(
 
 @click.command()
 @click.argument("plan_file", metavar="PLAN")
-@click.option(
-    "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
-)
+@yes_option
 @click.option(
     "--no-commit", is_flag=True, help="Leave the change in the candidate for review in the web UI."
 )
@@ -377,9 +381,7 @@ def _finish(
 
 @click.command("commit")
 @click.argument("change_id", metavar="CHANGE_ID")
-@click.option(
-    "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
-)
+@yes_option
 @format_option
 @click.pass_context
 def commit_cmd(ctx: click.Context, change_id: str, yes: bool, fmt: str | None) -> None:
@@ -394,9 +396,7 @@ def commit_cmd(ctx: click.Context, change_id: str, yes: bool, fmt: str | None) -
 
 @click.command("discard")
 @click.argument("change_id", metavar="CHANGE_ID")
-@click.option(
-    "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
-)
+@yes_option
 @format_option
 @click.pass_context
 def discard_cmd(ctx: click.Context, change_id: str, yes: bool, fmt: str | None) -> None:
@@ -414,9 +414,7 @@ def discard_cmd(ctx: click.Context, change_id: str, yes: bool, fmt: str | None) 
 @click.option(
     "--dry-run", is_flag=True, help="Show the inverse change; exit 3 if it would change something."
 )
-@click.option(
-    "--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal)."
-)
+@yes_option
 @click.option(
     "--hold-for",
     metavar="D",
