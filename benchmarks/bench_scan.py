@@ -18,8 +18,10 @@ not client CPU, and would only make the run longer.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.measure import Timed, median, run_client
 from benchmarks.report import Section, Verdict
@@ -63,6 +65,18 @@ class Row:
         return median([r.rss_mb for r in self.runs])
 
 
+def client_args(sim: Mapping[str, Any]) -> dict[str, Any]:
+    """What each measured client is given: the simulator's address and CA, key, window, query."""
+    return {
+        "host": sim["host"],
+        "port": sim["port"],
+        "ca_file": sim["ca_file"],
+        "api_key": API_KEY,
+        "since": SINCE,
+        "query": _query(),
+    }
+
+
 def _query() -> str:
     from panpin.scan.logs import DEFAULT_SIGNALS, build_query
 
@@ -74,15 +88,7 @@ def measure(size: int, reps: int, folder: Path) -> list[Row]:
     results: dict[str, list[Timed]] = {c: [] for c in CLIENTS}
     sim_cpu: dict[str, list[float]] = {c: [] for c in CLIENTS}
     with SimProcess(scenario, log_act_polls=0) as sp:
-        sim = sp.sims[0]
-        args = {
-            "host": sim["host"],
-            "port": sim["port"],
-            "ca_file": sim["ca_file"],
-            "api_key": API_KEY,
-            "since": SINCE,
-            "query": _query(),
-        }
+        args = client_args(sp.sims[0])
         for rep in range(reps):
             # Rotate the order so no client always runs first (cold caches) or last.
             order = CLIENTS[rep % 3 :] + CLIENTS[: rep % 3]

@@ -141,6 +141,29 @@ def _post(args: dict[str, Any], context: ssl.SSLContext, params: dict[str, str])
         return body
 
 
+def fetch_page(args: dict[str, Any], context: ssl.SSLContext, skip: int) -> bytes:
+    """One finished log-job page (``NLOGS`` entries from ``skip``), as the device sends it."""
+    start = _post(
+        args,
+        context,
+        {
+            "type": "log",
+            "log-type": "decryption",
+            "nlogs": str(NLOGS),
+            "skip": str(skip),
+            "dir": "forward",
+            "query": args["query"],
+        },
+    )
+    match = _JOB_RE.search(start)
+    assert match, start[:500]
+    while True:
+        body = _post(args, context, {"type": "log", "action": "get", "job-id": match[1].decode()})
+        if b"<status>FIN</status>" in body:
+            return body
+        time.sleep(0.5)
+
+
 def scan_lxml_floor(args: dict[str, Any]) -> dict[str, Any]:
     """The floor: ``lxml.etree.fromstring`` of the same page bytes, fetched outside the clock."""
     from lxml import etree
@@ -148,27 +171,7 @@ def scan_lxml_floor(args: dict[str, Any]) -> dict[str, Any]:
     context = ssl.create_default_context(cafile=args["ca_file"])
 
     def fetch(skip: int) -> bytes:
-        start = _post(
-            args,
-            context,
-            {
-                "type": "log",
-                "log-type": "decryption",
-                "nlogs": str(NLOGS),
-                "skip": str(skip),
-                "dir": "forward",
-                "query": args["query"],
-            },
-        )
-        match = _JOB_RE.search(start)
-        assert match, start[:500]
-        while True:
-            body = _post(
-                args, context, {"type": "log", "action": "get", "job-id": match[1].decode()}
-            )
-            if b"<status>FIN</status>" in body:
-                return body
-            time.sleep(0.5)
+        return fetch_page(args, context, skip)
 
     def work() -> dict[str, Any]:
         skip = 0

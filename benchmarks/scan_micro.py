@@ -22,25 +22,12 @@ import cProfile
 import os
 import pstats
 import tempfile
-import time
 from pathlib import Path
 
+from benchmarks.bench_scan import client_args
 from benchmarks.measure import SRC_ENV, median, panpin_src, run_client, self_cpu
-from benchmarks.scenarios import API_KEY, SINCE, scan_scenario
+from benchmarks.scenarios import API_KEY, scan_scenario
 from benchmarks.simproc import SimProcess
-
-
-def _args(sim: dict[str, object]) -> dict[str, object]:
-    from benchmarks.bench_scan import _query
-
-    return {
-        "host": sim["host"],
-        "port": sim["port"],
-        "ca_file": sim["ca_file"],
-        "api_key": API_KEY,
-        "since": SINCE,
-        "query": _query(),
-    }
 
 
 def cli(entries: int, reps: int, pan_python: bool, sources: list[Path]) -> None:
@@ -52,7 +39,7 @@ def cli(entries: int, reps: int, pan_python: bool, sources: list[Path]) -> None:
     with tempfile.TemporaryDirectory(prefix="panpin-micro-") as tmp:
         scenario = scan_scenario(Path(tmp), entries)
         with SimProcess(scenario, log_act_polls=0) as sp:
-            args = _args(sp.sims[0])
+            args = client_args(sp.sims[0])
             for _ in range(reps):
                 for client, src in runs:
                     os.environ[SRC_ENV] = str(src)
@@ -67,34 +54,14 @@ def cli(entries: int, reps: int, pan_python: bool, sources: list[Path]) -> None:
 def _pages(sim: dict[str, object]) -> list[bytes]:
     import ssl
 
-    from benchmarks.clients import _JOB_RE, NLOGS, _post
+    from benchmarks.clients import NLOGS, fetch_page
 
-    args = _args(sim)
+    args = client_args(sim)
     context = ssl.create_default_context(cafile=str(sim["ca_file"]))
     pages = []
     skip = 0
     while True:
-        start = _post(
-            args,
-            context,
-            {
-                "type": "log",
-                "log-type": "decryption",
-                "nlogs": str(NLOGS),
-                "skip": str(skip),
-                "dir": "forward",
-                "query": str(args["query"]),
-            },
-        )
-        match = _JOB_RE.search(start)
-        assert match, start[:500]
-        while True:
-            body = _post(
-                args, context, {"type": "log", "action": "get", "job-id": match[1].decode()}
-            )
-            if b"<status>FIN</status>" in body:
-                break
-            time.sleep(0.2)
+        body = fetch_page(args, context, skip)
         pages.append(body)
         count = body.count(b"<entry logid=")
         if count < NLOGS:
