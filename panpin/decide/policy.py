@@ -568,13 +568,9 @@ class _Reader:
         text = self.string(node, path)
         if text is None:
             return None
-        found = _EXPIRES_RE.match(text)
-        if found is not None:
-            return Expiry(text, after=int(found.group(1)) * _UNIT[found.group(2)])
-        try:
-            return Expiry(text, on=date.fromisoformat(text))
-        except ValueError:
-            pass
+        expiry = expiry_from_text(text)
+        if expiry is not None:
+            return expiry
         self.problem(
             node, path, f"{text!r} is not an expiry like 90d or 12w, or a date like 2027-05-25"
         )
