@@ -24,6 +24,25 @@ def _window(since: str | None, until: str | None) -> tuple[str | None, str | Non
     return start, end
 
 
+def _result(
+    aggregator: Aggregator,
+    signals: Sequence[str],
+    start: str | None,
+    end: str | None,
+    *,
+    read: int,
+    truncated: bool,
+) -> ScanResult:
+    return aggregator.result(
+        # The query a device would have been asked; applied here to the file's rows.
+        query=build_query(signals, since=start, until=end),
+        logs_read=read,
+        truncated=truncated,
+        since=start,
+        until=end,
+    )
+
+
 def scan_csv(
     path: str,
     *,
@@ -39,14 +58,7 @@ def scan_csv(
     start, end = _window(since, until)
     aggregator = Aggregator(signals=chosen)
     stats = read_csv(path, sink=aggregator.add, since=start, until=end, max_logs=max_logs)
-    return aggregator.result(
-        # The query a device would have been asked; applied here to the file's rows.
-        query=build_query(chosen, since=start, until=end),
-        logs_read=stats.read,
-        truncated=stats.truncated,
-        since=start,
-        until=end,
-    )
+    return _result(aggregator, chosen, start, end, read=stats.read, truncated=stats.truncated)
 
 
 def scan_syslog(
@@ -91,11 +103,4 @@ def scan_syslog(
             stats.lines,
             ", ".join(paths),
         )
-    return aggregator.result(
-        # The query a device would have been asked; applied here to the file's rows.
-        query=build_query(chosen, since=start, until=end),
-        logs_read=stats.read,
-        truncated=stats.truncated,
-        since=start,
-        until=end,
-    )
+    return _result(aggregator, chosen, start, end, read=stats.read, truncated=stats.truncated)
