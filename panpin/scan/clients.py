@@ -135,27 +135,43 @@ def fold_client(value: str, counting: ClientCounting = DEFAULT_CLIENT_COUNTING) 
 
 
 class ClientKeys:
-    """:func:`client_key` with a bounded memo, for the aggregator's per-entry loop.
+    """:func:`client_key` with bounded memos, for the aggregator's per-entry loop.
 
-    The same (src, srcuser) pairs repeat across a scan's entries; parsing an address each time
-    would cost more than the rest of the loop. Bounded, as hostile logs can carry endless
-    distinct values: the memo is dropped whole when full, which only costs recomputation.
+    A key depends on the user alone when the log names one (and clients are counted by user),
+    else on the address alone, so each is memoised on its own: users repeat across a scan's
+    entries far more than (address, user) pairs do, and parsing an address each time would cost
+    more than the rest of the loop. Bounded, as hostile logs can carry endless distinct values:
+    a memo is dropped whole when full, which only costs recomputation.
     """
 
     def __init__(self, counting: ClientCounting = DEFAULT_CLIENT_COUNTING, limit: int = 20_000):
         self.counting = counting
         self._limit = limit
-        self._memo: dict[tuple[str, str], str | None] = {}
+        self._by_user = counting.by == "user-or-address"
+        self._users: dict[str, str | None] = {}
+        self._addresses: dict[str, str | None] = {}
 
     def __call__(self, src: str, user: str) -> str | None:
-        pair = (src, user)
+        if user and self._by_user:
+            users = self._users
+            try:
+                key = users[user]
+            except KeyError:
+                key = user_key(user)
+                if len(user) <= 256:
+                    if len(users) >= self._limit:
+                        users.clear()
+                    users[user] = key
+            if key is not None:
+                return key
+        addresses = self._addresses
         try:
-            return self._memo[pair]
+            return addresses[src]
         except KeyError:
             pass
-        key = client_key(src, user, self.counting)
-        if len(src) + len(user) <= 512:
-            if len(self._memo) >= self._limit:
-                self._memo.clear()
-            self._memo[pair] = key
+        key = address_key(src, self.counting)
+        if len(src) <= 256:
+            if len(addresses) >= self._limit:
+                addresses.clear()
+            addresses[src] = key
         return key

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from panpin import errors
@@ -319,45 +320,6 @@ def _progress_of(raw: str | None) -> int | None:
         return None
 
 
-def read_answer(
-    events: Iterator[tuple[str, etree._Element]], on_entry: Callable[[dict[str, str]], None]
-) -> PollAnswer:
-    """Consume the parse events of one ``action=get`` answer.
-
-    Entries reach ``on_entry`` only when the answer is final (FIN, progress 100 when given), so a
-    half-done Panorama result is never read; the whole answer is parsed either way, so one that
-    is not well-formed is an error, final or not. ``on_entry`` may raise to stop early; the
-    exception propagates.
-    """
-    status = ""
-    progress: int | None = None
-    final: bool | None = None
-    # The page's <logs>: the first one. Only its <entry> children are log entries; a <logs> or
-    # an <entry> nested anywhere else (inside an entry, say) is not, whatever it holds.
-    logs: etree._Element | None = None
-    count = 0
-    for event, element in events:
-        tag = element.tag
-        if tag == "job":
-            if event == "end" and logs is None:
-                status = (element.findtext("status") or "").strip().upper()
-        elif tag == "logs":
-            if logs is not None:
-                continue
-            logs = element
-            progress = _progress_of(element.get("progress"))
-            final = status == "FIN" and (progress is None or progress >= 100)
-        elif tag == "entry" and event == "end" and final and element.getparent() is logs:
-            # (The trailing <meta><devices> has <entry> elements too: not children of <logs>.)
-            on_entry(entry_fields(element))
-            count += 1
-    if final is None:
-        # No <logs> at all: a pending job (the docs' example omits <log> while pending), or a
-        # finished job that matched nothing.
-        final = status == "FIN"
-    return PollAnswer(status=status, progress=progress, final=final, entries=count)
-
-
 # --- one poll answer, streamed -----------------------------------------------------------------
 
 PAGE_TAGS: tuple[str, ...] = ("job", "logs", "entry")
@@ -367,13 +329,75 @@ def read_page(chunks: Iterable[bytes], on_entry: Callable[[dict[str, str]], None
     """Read one ``action=get`` answer as it arrives: the one way panpin reads a log page.
 
     lxml's hardened pull parser (:func:`panpin.panos.xmlapi.iterparse`: no DTD, no entities, no
-    network) reports only ``<job>``, ``<logs>`` and ``<entry>`` (the tag filter runs in C); each
-    entry's fields are taken as its end tag passes and the element is then freed, so memory stays
+    network) reports only ``<job>``, ``<logs>`` and ``<entry>`` as they start (the tag filter
+    runs in C). An element has ended once a later one of those starts outside it, or once the
+    parse is over; each entry's fields are taken then and the element freed, so memory stays
     flat however many entries a page holds. The answer is never held whole.
+
+    Entries reach ``on_entry`` only when the answer is final (FIN, progress 100 when given), so a
+    half-done Panorama result is never read; the whole answer is parsed either way, so one that
+    is not well-formed is an error, final or not. ``on_entry`` may raise to stop early; the
+    exception propagates.
     """
     from panpin.panos.xmlapi import iterparse
 
-    return read_answer(iterparse(iter(chunks), tags=PAGE_TAGS), on_entry)
+    status = ""
+    progress: int | None = None
+    final: bool | None = None
+    # The page's <logs>: the first one. Only its <entry> children are log entries; a <logs> or
+    # an <entry> nested anywhere else (inside an entry, say) is not, whatever it holds.
+    logs: etree._Element | None = None
+    count = 0
+    # The started elements not yet ended, outermost first: each encloses the next.
+    open_: list[etree._Element] = []
+    # After the last element, None: the parse is over and the answer well-formed, so whatever
+    # is still open has ended (None encloses nothing), innermost first.
+    for element in chain(iterparse(iter(chunks), tags=PAGE_TAGS), (None,)):
+        parent = None if element is None else element.getparent()
+        # Every open element that does not enclose this one has ended before it. The usual
+        # case, one entry after another, is settled by the first two comparisons.
+        while open_:
+            last = open_[-1]
+            if last is parent:
+                break
+            up = last.getparent()
+            if up is not parent and _encloses(last, parent):
+                break
+            del open_[-1]
+            # ``last`` is complete: read it, then free it.
+            tag = last.tag
+            if tag == "entry":
+                # (The trailing <meta><devices> has <entry> elements too: not children of
+                # <logs>.)
+                if final and up is logs:
+                    on_entry(entry_fields(last))
+                    count += 1
+            elif tag == "job" and logs is None:
+                status = (last.findtext("status") or "").strip().upper()
+            last.clear()
+            if up is not None:
+                up.remove(last)
+        if element is None:
+            break
+        if logs is None and element.tag == "logs":
+            logs = element
+            progress = _progress_of(element.get("progress"))
+            final = status == "FIN" and (progress is None or progress >= 100)
+        open_.append(element)
+    if final is None:
+        # No <logs> at all: a pending job (the docs' example omits <log> while pending), or a
+        # finished job that matched nothing.
+        final = status == "FIN"
+    return PollAnswer(status=status, progress=progress, final=final, entries=count)
+
+
+def _encloses(outer: etree._Element, element: etree._Element | None) -> bool:
+    """``outer`` is ``element`` or one of its ancestors."""
+    while element is not None:
+        if element is outer:
+            return True
+        element = element.getparent()
+    return False
 
 
 # --- reading from the device ---------------------------------------------------------------------

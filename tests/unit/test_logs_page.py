@@ -1,7 +1,8 @@
 """read_page, the one (streamed) page reader, gives exactly what lxml's tree of the whole answer
 gives: the same entries in the same order and the same answer, or, for an answer that is not
 well-formed (or has a DTD), an error — on regular pages, every irregular shape we could think of,
-and random mutations. The oracle builds the whole tree with the same hardened parser settings.
+and random mutations. The oracle builds the whole tree with the same hardened parser settings
+and reads it by the rules written out once more here, on whole-tree events (iterwalk).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from lxml import etree
 
 from panpin import errors
 from panpin.panos.xmlapi import check_envelope, hardened_parser, iterparse
-from panpin.scan.logs import PAGE_TAGS, PollAnswer, read_answer, read_page
+from panpin.scan.logs import PAGE_TAGS, PollAnswer, entry_fields, read_page
 
 Outcome = tuple[list[dict[str, str]], PollAnswer | str]
 
@@ -88,8 +89,27 @@ def tree(chunks: Iterator[bytes], on_entry: Callable[[dict[str, str]], None]) ->
         raise errors.ResponseError("root")
     if (root.get("status") or "").strip() != "success":
         check_envelope(root)
-    walk = etree.iterwalk(root, events=("start", "end"), tag=PAGE_TAGS)
-    return read_answer(iter(walk), on_entry)
+    # The rules: the status is that of the last <job> to end before the first <logs> starts;
+    # that <logs> says whether the answer is final; its <entry> children, in document order,
+    # are the log entries, read only when it is.
+    status, progress, final, logs, count = "", None, None, None, 0
+    for event, element in etree.iterwalk(root, events=("start", "end"), tag=PAGE_TAGS):
+        if element.tag == "job" and event == "end" and logs is None:
+            status = (element.findtext("status") or "").strip().upper()
+        elif element.tag == "logs" and event == "start" and logs is None:
+            logs = element
+            raw = element.get("progress")
+            try:
+                progress = None if raw is None else int(raw.strip())
+            except ValueError:
+                progress = None
+            final = status == "FIN" and (progress is None or progress >= 100)
+        elif element.tag == "entry" and event == "end" and final and element.getparent() is logs:
+            on_entry(entry_fields(element))
+            count += 1
+    if final is None:
+        final = status == "FIN"
+    return PollAnswer(status=status, progress=progress, final=final, entries=count)
 
 
 def same(body: bytes, **kw: int) -> Outcome:
@@ -171,27 +191,29 @@ def test_irregular_entries_fall_back_exactly(where: int, what: str) -> None:
         "<?xml version='1.0'?><response status=\"success\" code='19'>",
     ],
 )
-def test_entries_are_freed_as_they_pass(head: str) -> None:
+def test_entries_are_freed_as_they_pass(head: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Memory stays flat because each entry is cleared and detached once its fields are taken:
-    # when the next entry arrives, the previous one holds nothing and hangs nowhere.
+    # when the next entry arrives, the one before the previous holds nothing and hangs nowhere
+    # (the previous one is freed as the next starts, after the parser has reported it).
+    import panpin.panos.xmlapi as xmlapi
+
     kept: list[etree._Element] = []
-    events = iterparse(
-        _chunks(page([entry(i) for i in range(300)], head=head), 4096), tags=PAGE_TAGS
-    )
 
-    def watch() -> Iterator[tuple[str, etree._Element]]:
-        for event, element in events:
-            if event == "end" and element.tag == "entry":
+    def watch(chunks: Iterator[bytes], *, tags: tuple[str, ...]) -> Iterator[etree._Element]:
+        for element in iterparse(chunks, tags=tags):
+            if element.tag == "entry":
                 kept.append(element)
-                if len(kept) > 1:
-                    previous = kept[-2]
+                if len(kept) > 2:
+                    previous = kept[-3]
                     assert previous.getparent() is None and len(previous) == 0
-            yield event, element
+            yield element
 
+    monkeypatch.setattr(xmlapi, "iterparse", watch)
     got: list[dict[str, str]] = []
-    answer = read_answer(watch(), got.append)
+    answer = read_page(_chunks(page([entry(i) for i in range(300)], head=head), 4096), got.append)
     assert answer.final and answer.entries == len(got) == 300
     assert len(kept) == 301  # and the <meta><devices> entry, freed the same way
+    assert all(e.getparent() is None and len(e) == 0 for e in kept)
 
 
 def test_a_huge_field_is_read_the_same() -> None:

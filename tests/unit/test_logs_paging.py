@@ -17,30 +17,27 @@ from lxml import etree
 
 from panpin import errors
 from panpin.panos.timing import Backoff
-from panpin.panos.xmlapi import iterparse
 from panpin.scan.evidence import Aggregator
 from panpin.scan.logs import (
     LogEntry,
     PollAnswer,
     ReadStats,
     entry_id,
-    read_answer,
     read_logs,
+    read_page,
 )
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "panos-samples"
-TAGS = ("job", "logs", "entry")
 FAST = Backoff(initial=0.01, factor=1.5, maximum=0.02, deadline=5.0)
 
 
-def _events(body: bytes, size: int = 4096) -> Iterator[tuple[str, etree._Element]]:
-    chunks = iter([body[i : i + size] for i in range(0, len(body), size)])
-    return iterparse(chunks, tags=TAGS)
+def _chunks(body: bytes, size: int = 4096) -> Iterator[bytes]:
+    return iter([body[i : i + size] for i in range(0, len(body), size)])
 
 
 def _answer(body: bytes) -> tuple[PollAnswer, list[dict[str, str]]]:
     got: list[dict[str, str]] = []
-    answer = read_answer(_events(body), got.append)
+    answer = read_page(_chunks(body), got.append)
     return answer, got
 
 
