@@ -51,7 +51,7 @@ class Simulator:
         workdir: str | Path | None = None,
         options: SimOptions | None = None,
         version: str | None = None,
-        **option_overrides: Any,
+        **option_overrides: object,
     ) -> None:
         if scenario is None:
             scenario = load_scenario("demo")
@@ -64,7 +64,7 @@ class Simulator:
                 scenario, device=dataclasses.replace(scenario.device, sw_version=version)
             )
         self.scenario: Scenario = scenario
-        self.options = dataclasses.replace(options or SimOptions(), **option_overrides)
+        self.options = _with_overrides(options or SimOptions(), option_overrides)
         self.panorama = panorama if panorama is not None else scenario.mode == "panorama"
         self.device = Device(scenario, panorama=self.panorama, options=self.options)
         self.api = Api(self.device)
@@ -246,7 +246,7 @@ class SimulatorPair:
         running_sync_enabled: bool = True,
         peer_connected: bool = True,
         mode: Literal["Active-Passive", "Active-Active"] = "Active-Passive",
-        **kwargs: Any,
+        **option_overrides: object,
     ) -> None:
         first = _scenario_of(scenario)
         if passive_scenario is None:
@@ -264,9 +264,11 @@ class SimulatorPair:
             second = _scenario_of(passive_scenario)
         base = Path(workdir) if workdir is not None else None
         self.sync_seconds = sync_seconds
+        # Both members answer with the same options (SimOptions fields, e.g. commit_seconds).
+        options = _with_overrides(SimOptions(), option_overrides)
         self.members: tuple[Simulator, Simulator] = (
-            Simulator(first, workdir=base / "a" if base else None, **kwargs),
-            Simulator(second, workdir=base / "b" if base else None, **kwargs),
+            Simulator(first, workdir=base / "a" if base else None, options=options),
+            Simulator(second, workdir=base / "b" if base else None, options=options),
         )
         a, b = (m.device for m in self.members)
         for dev, peer, state, peer_state in (
@@ -402,3 +404,13 @@ def _peer_serial(serial: str) -> str:
 def _next_ip(ip: str) -> str:
     head, _, last = ip.rpartition(".")
     return f"{head}.{(int(last) % 254) + 1}" if last.isdigit() else ip
+
+
+def _with_overrides(options: SimOptions, overrides: dict[str, object]) -> SimOptions:
+    """``options`` with some fields replaced; an unknown field name is a TypeError.
+
+    Keyword overrides (``Simulator(..., commit_seconds=0)``) are typed ``object`` where they
+    enter; dataclasses.replace checks the names, and the values are the test's to get right.
+    """
+    changes: dict[str, Any] = dict(overrides)
+    return dataclasses.replace(options, **changes)
