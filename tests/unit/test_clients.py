@@ -136,6 +136,9 @@ def test_every_address_in_one_slash_64_is_one_client(
     assume_not_mapped(address)
     base = int(address) & ~((1 << 64) - 1)
     other = ipaddress.IPv6Address(base | low)
+    # ::/64 holds the whole IPv4-mapped range (::ffff:0:0/96), and a mapped address is the IPv4
+    # client it carries (test_ipv4_addresses_count_one_by_one_by_default), not a member of ::/64.
+    assume_not_mapped(other)
     assert address_key(str(address)) == address_key(str(other))
 
 
