@@ -11,7 +11,7 @@ How a window is read (docs/panos-api.md: log jobs):
 * each job is polled with ``action=get`` under a deadline, the interval growing from 0.5 s by
   x1.5 up to 2 s (pango warns that polling faster than every 2 s slows PAN-OS down; pan-python
   starts at 0.5 s, so short jobs still finish quickly);
-* every poll answer is read whole (a page is at most ``nlogs`` entries); ``<job><status>``
+* every poll answer is parsed to its end, as it streams in, never held whole; ``<job><status>``
   precedes ``<log>`` in the document, so by the time ``<logs>`` opens we know whether this answer
   is the final one (``FIN`` and, when the attribute is there, ``progress="100"`` — Panorama may
   say FIN while its collectors still answer). The entries of a final answer are read as they
