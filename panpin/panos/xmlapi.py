@@ -863,7 +863,7 @@ def iterparse(chunks: Iterator[bytes], *, tags: tuple[str, ...]) -> Iterator[etr
                 # Each chunk is searched, and the seam with the previous one (a declaration cut in
                 # two lies within its last bytes and this chunk's first), without joining them.
                 # A declaration starts "<!": a chunk without "!" holds none, and that test is a
-                # memchr, where the two multi-byte searches cost ~3 µs per log entry.
+                # memchr, where the two nine-byte searches cost ~1.7 µs per log entry.
                 window = tail + chunk[:seam] if tail else chunk
                 if (b"!" in chunk or b"!" in window) and (
                     b"<!DOCTYPE" in chunk

@@ -153,25 +153,21 @@ class ClientKeys:
 
     def __call__(self, src: str, user: str) -> str | None:
         if user and self._by_user:
-            users = self._users
             try:
-                key = users[user]
+                key = self._users[user]
             except KeyError:
-                key = user_key(user)
-                if len(user) <= 256:
-                    if len(users) >= self._limit:
-                        users.clear()
-                    users[user] = key
+                key = self._remember(self._users, user, user_key(user))
             if key is not None:
                 return key
-        addresses = self._addresses
         try:
-            return addresses[src]
+            return self._addresses[src]
         except KeyError:
-            pass
-        key = address_key(src, self.counting)
-        if len(src) <= 256:
-            if len(addresses) >= self._limit:
-                addresses.clear()
-            addresses[src] = key
+            return self._remember(self._addresses, src, address_key(src, self.counting))
+
+    def _remember(self, memo: dict[str, str | None], value: str, key: str | None) -> str | None:
+        # Long values are not kept (they are rare and would fill the memo fastest).
+        if len(value) <= 256:
+            if len(memo) >= self._limit:
+                memo.clear()
+            memo[value] = key
         return key

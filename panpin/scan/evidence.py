@@ -341,7 +341,6 @@ class Aggregator:
         self._max_rejected = max_rejected
         self._vsys = vsys
         self._serials = frozenset(serials) if serials is not None else None
-        self._scoped = vsys is not None or serials is not None
         self._acc: dict[tuple[str, str], HostEvidence] = {}
         self._rejected: dict[tuple[str, str], int] = {}
         # Memos of pure functions of an entry's values, which repeat across a scan's entries:
@@ -425,13 +424,12 @@ class Aggregator:
         """
         get = entry.get
         self.entries += 1
-        if self._scoped:
-            if self._vsys is not None and get("vsys", "").strip() != self._vsys:
-                self.out_of_scope += 1
-                return
-            if self._serials is not None and get("serial", "").strip() not in self._serials:
-                self.out_of_scope += 1
-                return
+        if self._vsys is not None and get("vsys", "").strip() != self._vsys:
+            self.out_of_scope += 1
+            return
+        if self._serials is not None and get("serial", "").strip() not in self._serials:
+            self.out_of_scope += 1
+            return
         key = (
             get("error", ""),
             get("proxy_type"),

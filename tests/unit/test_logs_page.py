@@ -14,7 +14,7 @@ from lxml import etree
 
 from panpin import errors
 from panpin.panos.xmlapi import check_envelope, hardened_parser, iterparse
-from panpin.scan.logs import PAGE_TAGS, PollAnswer, entry_fields, read_page
+from panpin.scan.logs import PAGE_TAGS, PollAnswer, _progress_of, entry_fields, read_page
 
 Outcome = tuple[list[dict[str, str]], PollAnswer | str]
 
@@ -98,11 +98,7 @@ def tree(chunks: Iterator[bytes], on_entry: Callable[[dict[str, str]], None]) ->
             status = (element.findtext("status") or "").strip().upper()
         elif element.tag == "logs" and event == "start" and logs is None:
             logs = element
-            raw = element.get("progress")
-            try:
-                progress = None if raw is None else int(raw.strip())
-            except ValueError:
-                progress = None
+            progress = _progress_of(element.get("progress"))
             final = status == "FIN" and (progress is None or progress >= 100)
         elif element.tag == "entry" and event == "end" and final and element.getparent() is logs:
             on_entry(entry_fields(element))
